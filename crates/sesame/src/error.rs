@@ -1,0 +1,61 @@
+//! Errors of the session engine.
+
+/// What can go wrong with a session.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store could not be reached or failed.
+    #[error("session store error")]
+    Store(#[from] StoreError),
+    /// A value could not be converted to or from JSON.
+    #[error("session value is not representable as the requested type")]
+    Serde(#[source] serde_json::Error),
+    /// The session was deleted (logout, flush, `cycle_key`) by another request while this one
+    /// ran; saving it would bring it back. Django answers 400 (`SessionInterrupted`).
+    #[error("the session was deleted before the request completed")]
+    Interrupted,
+    /// The session was used outside a request handled by `SessionLayer`.
+    #[error("no session in this request: is SessionLayer installed?")]
+    MissingLayer,
+    /// The session data is larger than the store accepts.
+    #[error("session data is too large: {size} bytes, limit {limit}")]
+    TooLarge {
+        /// Encoded size.
+        size: usize,
+        /// The store's limit.
+        limit: usize,
+    },
+}
+
+/// A failure inside a store backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A database error (connection, query, migration).
+    #[cfg(feature = "sqlite")]
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[cfg(feature = "sqlite")]
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored `expire_date` could not be parsed.
+    #[error("unreadable expire_date {0:?}")]
+    BadExpireDate(String),
+    /// Could not find a free key after several attempts (the RNG is broken or the store lies).
+    #[error("could not allocate a unique session key")]
+    KeyExhausted,
+    /// The settings name a store this build does not have.
+    #[error("unsupported store: {0}")]
+    Unsupported(String),
+    /// Anything else a backend reports.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Serde(e)
+    }
+}

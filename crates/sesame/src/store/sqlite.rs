@@ -1,0 +1,237 @@
+//! Django's database engine on SQLite: the `django_session` table, Django's encoding.
+//!
+//! - `expire_date` is text in the format Django's SQLite backend writes
+//!   (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC), so that both sides' string comparisons agree.
+//! - WAL journal: readers never wait for the writer. Writes go through a pool of one
+//!   connection, so they queue in the process instead of spinning on `SQLITE_BUSY`.
+//! - `synchronous = NORMAL` in WAL: a committed session survives a crash of the process; a
+//!   power loss can lose the last commits (never corrupt the file). See the README.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::{Created, Loaded, Record, Saved, SessionStore, Summary, Version};
+use crate::codec::Codec;
+use crate::error::StoreError;
+
+/// Rows deleted per transaction by [`SqliteStore::clear_expired`]: small enough that a request
+/// waiting for the write lock waits milliseconds, not the whole sweep.
+const SWEEP_BATCH: i64 = 5_000;
+
+/// Sessions in SQLite's `django_session` table.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+    codec: Codec,
+}
+
+impl SqliteStore {
+    /// Open (creating the file if needed) the database at `url` (`sqlite:path`,
+    /// `sqlite://path?mode=rwc`, ...) and create `django_session` if it is missing.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or created, or the migration fails.
+    pub async fn connect(url: &str, codec: Codec) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .statement_cache_capacity(64);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(readers)
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Self { reader, writer, codec })
+    }
+
+    /// The codec rows are encoded with.
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// The pool used for writes (tests and tools that seed rows).
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Sessions ordered by expiry, optionally only the expired ones.
+    pub async fn list(&self, now: DateTime<Utc>, expired_only: bool, limit: i64) -> Result<Vec<Summary>, StoreError> {
+        let rows: Vec<(String, String, i64)> = if expired_only {
+            sqlx::query_as(
+                "SELECT session_key, expire_date, length(session_data) FROM django_session \
+                 WHERE expire_date <= ?1 ORDER BY expire_date LIMIT ?2",
+            )
+            .bind(format_datetime(now))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?
+        } else {
+            sqlx::query_as(
+                "SELECT session_key, expire_date, length(session_data) FROM django_session \
+                 ORDER BY expire_date LIMIT ?1",
+            )
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?
+        };
+        rows.into_iter()
+            .map(|(key, expire, size)| {
+                Ok(Summary { key, expire_date: parse_datetime(&expire)?, size: size.max(0) as usize })
+            })
+            .collect()
+    }
+
+    /// Number of rows, expired ones included.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM django_session").fetch_one(&self.reader).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The raw `session_data` and `expire_date` of a row, expired or not.
+    pub async fn raw(&self, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT session_data, expire_date FROM django_session WHERE session_key = ?1")
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|(data, expire)| Ok((data, parse_datetime(&expire)?))).transpose()
+    }
+}
+
+/// Django's SQLite text form of a UTC datetime: `str(naive_datetime)`.
+pub fn format_datetime(dt: DateTime<Utc>) -> String {
+    let naive = dt.naive_utc();
+    if dt.timestamp_subsec_micros() == 0 {
+        naive.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        naive.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
+
+/// Parse an `expire_date` as Django's SQLite backend writes it.
+pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .map(|n| n.and_utc())
+        .or_else(|_| crate::expiry::parse_iso(s).ok_or(()))
+        .map_err(|_| StoreError::BadExpireDate(s.to_owned()))
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2")
+                .bind(key)
+                .bind(format_datetime(now))
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(|(raw,)| {
+            let data = match self.codec.decode(&raw) {
+                Ok(decoded) => decoded.data,
+                Err(e) => {
+                    // Django logs "Session data corrupted" and carries on with an empty session.
+                    tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
+                    crate::Data::new()
+                }
+            };
+            Loaded { data, version: Version(raw) }
+        }))
+    }
+
+    async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError> {
+        let encoded = self.codec.encode(record.data);
+        let result = sqlx::query("INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?1, ?2, ?3)")
+            .bind(key)
+            .bind(&encoded)
+            .bind(format_datetime(record.expire_date))
+            .execute(&self.writer)
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Created { key: key.to_owned(), version: Version(encoded) }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Created::KeyTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
+        let encoded = self.codec.encode(record.data);
+        let done = sqlx::query(
+            "UPDATE django_session SET session_data = ?1, expire_date = ?2 WHERE session_key = ?3 AND session_data = ?4",
+        )
+        .bind(&encoded)
+        .bind(format_datetime(record.expire_date))
+        .bind(key)
+        .bind(&expected.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(if done.rows_affected() == 1 {
+            Saved::Saved { key: key.to_owned(), version: Version(encoded) }
+        } else {
+            Saved::Conflict
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM django_session WHERE session_key = ?1").bind(key).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = ?1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = format_datetime(now);
+        let mut total = 0;
+        loop {
+            // Short transactions by rowid, so live requests get the write lock between batches
+            // (one big DELETE holds it for the whole sweep: Django ticket #23830).
+            let done = sqlx::query(
+                "DELETE FROM django_session WHERE rowid IN \
+                 (SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2)",
+            )
+            .bind(&now)
+            .bind(SWEEP_BATCH)
+            .execute(&self.writer)
+            .await?;
+            total += done.rows_affected();
+            if done.rows_affected() < SWEEP_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn datetimes_match_djangos_sqlite_text() {
+        let dt = Utc.with_ymd_and_hms(2026, 12, 10, 2, 19, 59).unwrap();
+        assert_eq!(format_datetime(dt), "2026-12-10 02:19:59");
+        let dt2 = dt + chrono::TimeDelta::microseconds(123_456);
+        assert_eq!(format_datetime(dt2), "2026-12-10 02:19:59.123456");
+        assert_eq!(parse_datetime("2026-12-10 02:19:59").unwrap(), dt);
+        assert_eq!(parse_datetime("2026-12-10 02:19:59.123456").unwrap(), dt2);
+        assert!(format_datetime(dt) < format_datetime(dt2), "text order is time order");
+    }
+}

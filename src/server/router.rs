@@ -1,0 +1,72 @@
+//! The axum application: Leptos pages and server functions, the plain-POST login, static
+//! files, CSRF protection, and the session layer around all of it.
+
+use axum::{
+    extract::Form,
+    http::{header, StatusCode},
+    middleware,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde::Deserialize;
+use sesame::{Session, Sessions};
+
+use crate::app::{shell, App};
+
+/// Tutorial URLs, which end in a slash; the slash-less forms redirect (Django's `APPEND_SLASH`).
+const SLASHED: &[&str] = &[
+    "/test-session/",
+    "/test-delete/",
+    "/save-session-data/",
+    "/access-session-data/",
+    "/delete-session-data/",
+    "/expiry/",
+    "/lousy-login/",
+    "/lousy-secret/",
+    "/lousy-logout/",
+];
+
+/// Build the whole application. `SessionLayer` is the outermost layer, so every route — pages,
+/// server functions, the CSRF check, even 404s — sees the session.
+pub fn build(leptos_options: LeptosOptions, sessions: &Sessions) -> Router {
+    let routes = generate_route_list(App);
+    let mut router: Router<LeptosOptions> = Router::new()
+        .leptos_routes(&leptos_options, routes, {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        // The login also accepts a plain form POST at its own URL, as the Django view does.
+        .route("/lousy-login/", post(plain_login));
+    for path in SLASHED {
+        let target = *path;
+        router = router.route(path.trim_end_matches('/'), get(move || async move { Redirect::permanent(target) }));
+    }
+    router
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options)
+        .layer(middleware::from_fn(super::csrf::protect))
+        .layer(sessions.layer())
+}
+
+/// The login form's fields.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /lousy-login/` without JavaScript or Leptos: check, then 302 like the Django view.
+async fn plain_login(session: Session, Form(form): Form<LoginForm>) -> Response {
+    match crate::pages::login::log_in(&session, &form.username, &form.password).await {
+        Ok(ok) => {
+            let to = if ok { "/lousy-secret/" } else { "/lousy-login/" };
+            (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response(),
+    }
+}
