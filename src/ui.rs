@@ -34,7 +34,10 @@ pub fn MessageList(messages: Vec<FlashMessage>) -> impl IntoView {
             <ul class="messages" role="status">
                 {messages
                     .into_iter()
-                    .map(|m| view! { <li class=format!("message {}", m.tag())>{m.text}</li> })
+                    .map(|m| {
+                        let class = format!("message {}", m.tag());
+                        view! { <li class=class>{m.text}</li> }
+                    })
                     .collect_view()}
             </ul>
         }
@@ -62,8 +65,9 @@ pub fn SessionTable(view: SessionView) -> impl IntoView {
                     .into_iter()
                     .map(|i| {
                         let internal = i.key.starts_with('_');
+                        let data_key = i.key.clone();
                         view! {
-                            <tr class:internal=internal data-key=i.key.clone()>
+                            <tr class:internal=internal data-key=data_key>
                                 <td>
                                     <code>{i.key}</code>
                                 </td>

@@ -1,0 +1,238 @@
+//! Shared test helpers: a store wrapper that counts I/O, stores on real backends, and the
+//! store conformance suite every engine runs.
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use sesame::store::{Created, Loaded, Record, Saved, SessionStore, Version};
+use sesame::{Data, StoreError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub const SECRET: &str = "test-secret-key-1234567890";
+
+/// Counts every call to the wrapped store, so tests can assert "no I/O" and "one read".
+#[derive(Debug)]
+pub struct Counting<S> {
+    pub inner: S,
+    pub loads: AtomicUsize,
+    pub writes: AtomicUsize,
+}
+
+impl<S> Counting<S> {
+    pub fn new(inner: S) -> Self {
+        Self { inner, loads: AtomicUsize::new(0), writes: AtomicUsize::new(0) }
+    }
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for Counting<S> {
+    async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.create(key, record).await
+    }
+    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.exists(key).await
+    }
+    async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.clear_expired(now).await
+    }
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+}
+
+/// A SQLite store in a fresh temporary file (kept alive by the returned guard).
+pub async fn sqlite_store() -> (sesame::store::SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("db.sqlite3").display());
+    let store = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
+    (store, dir)
+}
+
+pub fn data(v: serde_json::Value) -> Data {
+    v.as_object().cloned().expect("an object")
+}
+
+pub fn record(data: &Data, expire_date: DateTime<Utc>) -> Record<'_> {
+    Record { data, expire_date }
+}
+
+pub fn later() -> DateTime<Utc> {
+    Utc::now() + TimeDelta::days(1)
+}
+
+pub fn earlier() -> DateTime<Utc> {
+    Utc::now() - TimeDelta::seconds(10)
+}
+
+pub async fn created(store: &dyn SessionStore, key: &str, d: &Data, exp: DateTime<Utc>) -> Version {
+    match store.create(key, record(d, exp)).await.unwrap() {
+        Created::Created { version, .. } => version,
+        Created::KeyTaken => panic!("key {key} unexpectedly taken"),
+    }
+}
+
+// ---- The conformance suite: every store passes exactly these. ----
+
+pub async fn create_then_load(store: Arc<dyn SessionStore>) {
+    let d = data(serde_json::json!({"id": 1, "name": "root", "nested": {"a": [1, 2.5, null, true]}, "u": "Zoë 中文 😀"}));
+    let v = created(&*store, "conformance0000000000000000000001", &d, later()).await;
+    let loaded = store.load("conformance0000000000000000000001", Utc::now()).await.unwrap().unwrap();
+    assert_eq!(loaded.data, d);
+    assert_eq!(loaded.version, v);
+    assert!(store.exists("conformance0000000000000000000001").await.unwrap());
+    assert!(store.load("conformance0000000000000000000404", Utc::now()).await.unwrap().is_none());
+    assert!(!store.exists("conformance0000000000000000000404").await.unwrap());
+}
+
+pub async fn create_never_overwrites(store: Arc<dyn SessionStore>) {
+    let first = data(serde_json::json!({"owner": "first"}));
+    created(&*store, "conformance0000000000000000000002", &first, later()).await;
+    let second = data(serde_json::json!({"owner": "second"}));
+    let r = store.create("conformance0000000000000000000002", record(&second, later())).await.unwrap();
+    assert!(matches!(r, Created::KeyTaken));
+    let loaded = store.load("conformance0000000000000000000002", Utc::now()).await.unwrap().unwrap();
+    assert_eq!(loaded.data, first);
+}
+
+pub async fn save_never_creates(store: Arc<dyn SessionStore>) {
+    let d = data(serde_json::json!({"x": 1}));
+    let v = created(&*store, "conformance0000000000000000000003", &d, later()).await;
+    store.delete("conformance0000000000000000000003").await.unwrap();
+    let r = store.save("conformance0000000000000000000003", record(&d, later()), &v).await.unwrap();
+    assert!(matches!(r, Saved::Conflict), "saving a deleted session must not bring it back");
+    assert!(store.load("conformance0000000000000000000003", Utc::now()).await.unwrap().is_none());
+    assert!(!store.exists("conformance0000000000000000000003").await.unwrap());
+}
+
+pub async fn save_is_compare_and_set(store: Arc<dyn SessionStore>) {
+    let k = "conformance0000000000000000000004";
+    let v1 = created(&*store, k, &data(serde_json::json!({"n": 1})), later()).await;
+    let v2 = match store.save(k, record(&data(serde_json::json!({"n": 2})), later()), &v1).await.unwrap() {
+        Saved::Saved { key, version } => {
+            assert_eq!(key, k);
+            version
+        }
+        Saved::Conflict => panic!("save at the loaded version must succeed"),
+    };
+    assert_ne!(v1, v2);
+    let stale = store.save(k, record(&data(serde_json::json!({"n": 99})), later()), &v1).await.unwrap();
+    assert!(matches!(stale, Saved::Conflict), "a stale version must not overwrite");
+    let loaded = store.load(k, Utc::now()).await.unwrap().unwrap();
+    assert_eq!(loaded.data, data(serde_json::json!({"n": 2})));
+    assert_eq!(loaded.version, v2);
+}
+
+pub async fn expired_records_are_invisible(store: Arc<dyn SessionStore>) {
+    let k = "conformance0000000000000000000005";
+    created(&*store, k, &data(serde_json::json!({"old": true})), earlier()).await;
+    assert!(store.load(k, Utc::now()).await.unwrap().is_none());
+    assert!(store.exists(k).await.unwrap(), "exists() sees expired rows, as Django's does");
+}
+
+pub async fn delete_is_idempotent(store: Arc<dyn SessionStore>) {
+    let k = "conformance0000000000000000000006";
+    created(&*store, k, &data(serde_json::json!({})), later()).await;
+    store.delete(k).await.unwrap();
+    store.delete(k).await.unwrap();
+    assert!(!store.exists(k).await.unwrap());
+}
+
+pub async fn clear_expired_removes_exactly_the_expired(store: Arc<dyn SessionStore>) {
+    for i in 0..30 {
+        let exp = if i % 3 == 0 { earlier() } else { later() };
+        created(&*store, &format!("sweep{i:027}"), &data(serde_json::json!({"i": i})), exp).await;
+    }
+    let removed = store.clear_expired(Utc::now()).await.unwrap();
+    assert_eq!(removed, 10);
+    for i in 0..30 {
+        let exists = store.exists(&format!("sweep{i:027}")).await.unwrap();
+        assert_eq!(exists, i % 3 != 0, "row {i}");
+    }
+    assert_eq!(store.clear_expired(Utc::now()).await.unwrap(), 0);
+}
+
+pub async fn large_values_round_trip(store: Arc<dyn SessionStore>) {
+    let k = "conformance0000000000000000000007";
+    let big: String = (0..200_000).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
+    let d = data(serde_json::json!({"big": big, "list": (0..1000).collect::<Vec<_>>()}));
+    created(&*store, k, &d, later()).await;
+    assert_eq!(store.load(k, Utc::now()).await.unwrap().unwrap().data, d);
+}
+
+/// Through the public API: 200 concurrent read-modify-writes of one counter end at 200, and
+/// concurrent writes of different keys all survive.
+pub async fn no_lost_updates(store: Arc<dyn SessionStore>) {
+    let sessions = sesame::Sessions::new(store, sesame::Settings::with_secret_key(SECRET));
+    let first = sessions.open(None);
+    first.insert("seed", true).await.unwrap();
+    first.save().await.unwrap();
+    let key = first.session_key().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = sessions.open(Some(&key));
+        tasks.push(tokio::spawn(async move {
+            // A plain write to a key of its own, and an exact increment.
+            s.insert(&format!("k{i}"), i).await.unwrap();
+            s.modify(|d| {
+                let n = d.get("count").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+                d.insert("count".into(), n.into());
+            })
+            .await
+            .unwrap();
+            s.insert(&format!("after{i}"), i).await.unwrap();
+            s.save().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let check = sessions.open(Some(&key));
+    assert_eq!(check.get::<i64>("count").await.unwrap(), Some(200));
+    for i in 0..200 {
+        assert_eq!(check.get::<i64>(&format!("k{i}")).await.unwrap(), Some(i), "k{i} lost");
+        assert_eq!(check.get::<i64>(&format!("after{i}")).await.unwrap(), Some(i), "after{i} lost");
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a store made by `$make`
+/// (an async expression giving `(Arc<dyn SessionStore>, guard)`).
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@tests $make;
+            create_then_load, create_never_overwrites, save_never_creates, save_is_compare_and_set,
+            expired_records_are_invisible, delete_is_idempotent,
+            clear_expired_removes_exactly_the_expired, large_values_round_trip, no_lost_updates);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (store, _guard) = $make.await;
+                common::$name(store).await;
+            }
+        )*
+    };
+}
