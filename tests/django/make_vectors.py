@@ -306,6 +306,12 @@ def db_formats(pg):
         "aware_plus_0200": dt.datetime(2031, 1, 2, 5, 4, 5, 1, tzinfo=dt.timezone(dt.timedelta(hours=2))),
     }
     keys = {}
+    # fixed clock so the fixture is reproducible
+    fixed_now = dt.datetime.fromtimestamp(FIXED_TIME, dt.timezone.utc).replace(microsecond=250000)
+    clock = mock.patch("django.contrib.sessions.backends.base.timezone.now", return_value=fixed_now)
+    signing_clock = mock.patch("django.core.signing.time.time", return_value=FIXED_TIME)
+    clock.start()
+    signing_clock.start()
     for label, when in cases.items():
         s = SessionStore()
         s["id"] = 1
@@ -317,6 +323,8 @@ def db_formats(pg):
     s["id"] = 1
     s.save()
     keys["default_expiry"] = s.session_key
+    clock.stop()
+    signing_clock.stop()
     connections["default"].close()
     con = sqlite3.connect(SQLITE_PATH)
     for label, key in keys.items():
@@ -325,13 +333,14 @@ def db_formats(pg):
             (key,),
         ).fetchone()
         result["sqlite"][label] = {
-            "session_key": key,
             "expire_date_text": row[0],
             "sqlite_typeof": row[1],
             "session_data": row[2],
         }
         if label in cases:
             result["sqlite"][label]["set_expiry"] = cases[label].isoformat()
+        else:
+            result["sqlite"][label]["now"] = fixed_now.isoformat()
     result["sqlite"]["schema"] = [
         r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE tbl_name='django_session' AND sql IS NOT NULL ORDER BY name")
     ]
