@@ -40,6 +40,9 @@ pub enum StoreError {
     /// A stored `expire_date` could not be parsed.
     #[error("unreadable expire_date {0:?}")]
     BadExpireDate(String),
+    /// The database or file the settings name does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// Could not find a free key after several attempts (the RNG is broken or the store lies).
     #[error("could not allocate a unique session key")]
     KeyExhausted,

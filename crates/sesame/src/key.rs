@@ -29,7 +29,9 @@ pub fn generate() -> String {
 /// a store.
 pub fn is_valid(key: &str) -> bool {
     (8..=MAX_KEY_LENGTH).contains(&key.len())
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// The first characters of a key, for logs: a full key is a bearer credential.

@@ -52,6 +52,7 @@ pub mod layer;
 mod locks;
 pub mod pyjson;
 pub mod session;
+mod sessions;
 pub mod settings;
 pub mod store;
 
@@ -62,106 +63,42 @@ pub use error::{Error, Result, StoreError};
 pub use expiry::Expiry;
 pub use layer::{SessionLayer, SessionService};
 pub use session::Session;
+pub use sessions::{SessionInfo, Sessions};
 pub use settings::{ConfigError, Engine, Settings};
 pub use store::SessionStore;
 
 /// A session's data: JSON values by string key, in insertion order (as Python dicts keep it).
 pub type Data = serde_json::Map<String, serde_json::Value>;
 
-/// The sessions of one application: a store, the settings and the clock, shared by the layer
-/// and by code that works with sessions outside requests.
-#[derive(Clone, Debug)]
-pub struct Sessions {
-    shared: Arc<session::Shared>,
-}
-
-impl Sessions {
-    /// Sessions over `store` with `settings`.
-    pub fn new(store: Arc<dyn SessionStore>, settings: Settings) -> Self {
-        Self::with_clock(store, settings, Clock::system())
-    }
-
-    /// Like [`Sessions::new`] with another clock (tests).
-    pub fn with_clock(store: Arc<dyn SessionStore>, settings: Settings, clock: Clock) -> Self {
-        Sessions {
-            shared: Arc::new(session::Shared { store, settings, clock, locks: locks::KeyLocks::default() }),
-        }
-    }
-
-    /// Open the store the settings name (`SESSION_ENGINE`, `DATABASE_URL`), creating the
-    /// `django_session` table if needed.
-    ///
-    /// # Errors
-    /// [`StoreError::Unsupported`] for an engine this build lacks; connection or migration
-    /// errors.
-    pub async fn connect(settings: Settings) -> Result<Self> {
-        let store = connect_store(&settings).await?;
-        Ok(Self::new(store, settings))
-    }
-
-    /// The layer to wrap a router with.
-    pub fn layer(&self) -> SessionLayer {
-        SessionLayer::new(self.shared.clone())
-    }
-
-    /// A session outside any request (Django's `SessionStore(session_key=key)`); `None` for a
-    /// new one. Nothing is read until it is used.
-    pub fn open(&self, key: Option<&str>) -> Session {
-        Session::new(self.shared.clone(), key.map(str::to_owned))
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
-        &self.shared.store
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.shared.settings
-    }
-
-    /// The codec for `session_data` under these settings' keys.
-    pub fn codec(&self) -> codec::Codec {
-        codec::Codec::new(&self.shared.settings.secret_key, &self.shared.settings.secret_key_fallbacks)
-    }
-
-    /// Delete expired sessions; returns how many.
-    pub async fn clear_expired(&self) -> Result<u64> {
-        Ok(self.shared.store.clear_expired(self.shared.clock.now()).await?)
-    }
-}
-
-/// The store named by the settings.
+/// The store named by the settings, created (with its table) if missing.
 pub async fn connect_store(settings: &Settings) -> Result<Arc<dyn SessionStore>> {
+    open_store(settings, true).await
+}
+
+pub(crate) async fn open_store(settings: &Settings, create: bool) -> Result<Arc<dyn SessionStore>> {
     let codec = codec::Codec::new(&settings.secret_key, &settings.secret_key_fallbacks);
     match settings.session_engine {
         Engine::Memory => Ok(Arc::new(store::MemoryStore::new())),
         #[cfg(feature = "sqlite")]
         Engine::Db if settings.database_url.starts_with("sqlite:") => {
-            Ok(Arc::new(store::SqliteStore::connect(&settings.database_url, codec).await?))
+            let url = &settings.database_url;
+            Ok(Arc::new(if create {
+                store::SqliteStore::connect(url, codec).await?
+            } else {
+                store::SqliteStore::connect_existing(url, codec).await?
+            }))
         }
         Engine::Db => Err(StoreError::Unsupported(format!(
             "DATABASE_URL {:?}: this build supports sqlite: URLs",
-            redact_url(&settings.database_url)
+            settings.redacted_database_url()
         ))
         .into()),
         other => {
             let _ = codec;
-            Err(StoreError::Unsupported(format!("SESSION_ENGINE {other:?} is not available in this build")).into())
+            Err(StoreError::Unsupported(format!(
+                "SESSION_ENGINE {other:?} is not available in this build"
+            ))
+            .into())
         }
-    }
-}
-
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }

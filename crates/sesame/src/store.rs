@@ -89,6 +89,17 @@ pub struct Summary {
     pub size: usize,
 }
 
+/// A record as the sessions API shows it: expired or not, decoded or not.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The decoded data, or why it could not be decoded (a wrong `SECRET_KEY`, tampering).
+    pub data: Result<Data, crate::codec::DecodeError>,
+    /// When it expires (it may be in the past).
+    pub expire_date: DateTime<Utc>,
+    /// Size of the stored data in bytes.
+    pub size: usize,
+}
+
 /// A session storage engine.
 ///
 /// Implementations must be safe to share between requests (`Arc<dyn SessionStore>`).
@@ -102,7 +113,12 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError>;
 
     /// Update the record for `key` if it is still at `expected`; never creates one.
-    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError>;
+    async fn save(
+        &self,
+        key: &str,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<Saved, StoreError>;
 
     /// Delete the record for `key` (no error if there is none).
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
@@ -113,6 +129,46 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Delete every record that expired before `now`; returns how many were deleted.
     async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The record for `key` whether expired or not, with its decode result (sessions API).
+    async fn inspect(&self, key: &str) -> Result<Option<Inspected>, StoreError> {
+        let _ = key;
+        Err(StoreError::Unsupported(
+            "inspecting sessions with this store".into(),
+        ))
+    }
+
+    /// Up to `limit` records ordered by expiry, only expired ones if `expired_only`.
+    async fn list(
+        &self,
+        now: DateTime<Utc>,
+        expired_only: bool,
+        limit: u64,
+    ) -> Result<Vec<Summary>, StoreError> {
+        let _ = (now, expired_only, limit);
+        Err(StoreError::Unsupported(
+            "listing sessions with this store".into(),
+        ))
+    }
+
+    /// Number of records, expired ones included.
+    async fn count(&self) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported(
+            "counting sessions with this store".into(),
+        ))
+    }
+
+    /// [`SessionStore::clear_expired`] in batches, calling `progress` with the running total
+    /// after each one (the CLI shows it on large tables).
+    async fn clear_expired_with_progress(
+        &self,
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        let n = self.clear_expired(now).await?;
+        progress(n);
+        Ok(n)
+    }
 
     /// Whether records live in this process only (the layer's in-process locks are then the
     /// whole story; for shared stores compare-and-set does the cross-process part).

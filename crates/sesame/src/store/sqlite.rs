@@ -9,11 +9,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{Created, Loaded, Record, Saved, SessionStore, Summary, Version};
+use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
 use crate::codec::Codec;
 use crate::error::StoreError;
 
@@ -36,8 +38,30 @@ impl SqliteStore {
     /// # Errors
     /// When the file cannot be opened or created, or the migration fails.
     pub async fn connect(url: &str, codec: Codec) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+        Self::open(url, codec, true).await
+    }
+
+    /// Open an existing database without creating or migrating anything (for tools such as the
+    /// CLI, which should report a wrong `DATABASE_URL` rather than create an empty database).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the file does not exist; [`StoreError::Database`]
+    /// otherwise.
+    pub async fn connect_existing(url: &str, codec: Codec) -> Result<Self, StoreError> {
+        Self::open(url, codec, false).await
+    }
+
+    async fn open(url: &str, codec: Codec, create: bool) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str(url)?;
+        let path = base.get_filename().to_owned();
+        if !create && path.as_os_str() != ":memory:" && !path.exists() {
+            return Err(StoreError::NotFound(format!(
+                "database file {} does not exist",
+                path.display()
+            )));
+        }
+        let opts = base
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
@@ -47,13 +71,19 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(opts.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        if create {
+            sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        }
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2);
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Self { reader, writer, codec })
+        Ok(Self {
+            reader,
+            writer,
+            codec,
+        })
     }
 
     /// The codec rows are encoded with.
@@ -64,49 +94,6 @@ impl SqliteStore {
     /// The pool used for writes (tests and tools that seed rows).
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer
-    }
-
-    /// Sessions ordered by expiry, optionally only the expired ones.
-    pub async fn list(&self, now: DateTime<Utc>, expired_only: bool, limit: i64) -> Result<Vec<Summary>, StoreError> {
-        let rows: Vec<(String, String, i64)> = if expired_only {
-            sqlx::query_as(
-                "SELECT session_key, expire_date, length(session_data) FROM django_session \
-                 WHERE expire_date <= ?1 ORDER BY expire_date LIMIT ?2",
-            )
-            .bind(format_datetime(now))
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?
-        } else {
-            sqlx::query_as(
-                "SELECT session_key, expire_date, length(session_data) FROM django_session \
-                 ORDER BY expire_date LIMIT ?1",
-            )
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?
-        };
-        rows.into_iter()
-            .map(|(key, expire, size)| {
-                Ok(Summary { key, expire_date: parse_datetime(&expire)?, size: size.max(0) as usize })
-            })
-            .collect()
-    }
-
-    /// Number of rows, expired ones included.
-    pub async fn count(&self) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM django_session").fetch_one(&self.reader).await?;
-        Ok(n.max(0) as u64)
-    }
-
-    /// The raw `session_data` and `expire_date` of a row, expired or not.
-    pub async fn raw(&self, key: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT session_data, expire_date FROM django_session WHERE session_key = ?1")
-                .bind(key)
-                .fetch_optional(&self.reader)
-                .await?;
-        row.map(|(data, expire)| Ok((data, parse_datetime(&expire)?))).transpose()
     }
 }
 
@@ -131,12 +118,13 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, StoreError> {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2")
-                .bind(key)
-                .bind(format_datetime(now))
-                .fetch_optional(&self.reader)
-                .await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2",
+        )
+        .bind(key)
+        .bind(format_datetime(now))
+        .fetch_optional(&self.reader)
+        .await?;
         Ok(row.map(|(raw,)| {
             let data = match self.codec.decode(&raw) {
                 Ok(decoded) => decoded.data,
@@ -159,13 +147,21 @@ impl SessionStore for SqliteStore {
             .execute(&self.writer)
             .await;
         match result {
-            Ok(_) => Ok(Created::Created { key: key.to_owned(), version: Version(encoded) }),
+            Ok(_) => Ok(Created::Created {
+                key: key.to_owned(),
+                version: Version(encoded),
+            }),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Created::KeyTaken),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
+    async fn save(
+        &self,
+        key: &str,
+        record: Record<'_>,
+        expected: &Version,
+    ) -> Result<Saved, StoreError> {
         let encoded = self.codec.encode(record.data);
         let done = sqlx::query(
             "UPDATE django_session SET session_data = ?1, expire_date = ?2 WHERE session_key = ?3 AND session_data = ?4",
@@ -177,26 +173,41 @@ impl SessionStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(if done.rows_affected() == 1 {
-            Saved::Saved { key: key.to_owned(), version: Version(encoded) }
+            Saved::Saved {
+                key: key.to_owned(),
+                version: Version(encoded),
+            }
         } else {
             Saved::Conflict
         })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM django_session WHERE session_key = ?1").bind(key).execute(&self.writer).await?;
+        sqlx::query("DELETE FROM django_session WHERE session_key = ?1")
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = ?1")
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = ?1")
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?;
         Ok(row.is_some())
     }
 
     async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.clear_expired_with_progress(now, &|_| ()).await
+    }
+
+    async fn clear_expired_with_progress(
+        &self,
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
         let now = format_datetime(now);
         let mut total = 0;
         loop {
@@ -211,11 +222,64 @@ impl SessionStore for SqliteStore {
             .execute(&self.writer)
             .await?;
             total += done.rows_affected();
+            progress(total);
             if done.rows_affected() < SWEEP_BATCH as u64 {
                 return Ok(total);
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    async fn inspect(&self, key: &str) -> Result<Option<Inspected>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT session_data, expire_date FROM django_session WHERE session_key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|(raw, expire)| {
+            Ok(Inspected {
+                data: self.codec.decode(&raw).map(|d| d.data),
+                expire_date: parse_datetime(&expire)?,
+                size: raw.len(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn list(
+        &self,
+        now: DateTime<Utc>,
+        expired_only: bool,
+        limit: u64,
+    ) -> Result<Vec<Summary>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // expire_date <= now: the same boundary load() uses (a row is live while > now).
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT session_key, expire_date, length(session_data) FROM django_session \
+             WHERE (?1 = 0 OR expire_date <= ?2) ORDER BY expire_date, session_key LIMIT ?3",
+        )
+        .bind(expired_only)
+        .bind(format_datetime(now))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(key, expire, size)| {
+                Ok(Summary {
+                    key,
+                    expire_date: parse_datetime(&expire)?,
+                    size: usize::try_from(size).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM django_session")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 
@@ -232,6 +296,9 @@ mod tests {
         assert_eq!(format_datetime(dt2), "2026-12-10 02:19:59.123456");
         assert_eq!(parse_datetime("2026-12-10 02:19:59").unwrap(), dt);
         assert_eq!(parse_datetime("2026-12-10 02:19:59.123456").unwrap(), dt2);
-        assert!(format_datetime(dt) < format_datetime(dt2), "text order is time order");
+        assert!(
+            format_datetime(dt) < format_datetime(dt2),
+            "text order is time order"
+        );
     }
 }
