@@ -38,9 +38,7 @@ impl From<sesame::Error> for Failed {
 impl IntoResponse for Failed {
     fn into_response(self) -> Response {
         match self.0 {
-            sesame::Error::Interrupted => {
-                (StatusCode::BAD_REQUEST, "session was deleted meanwhile").into_response()
-            }
+            sesame::Error::Interrupted => (StatusCode::BAD_REQUEST, "session was deleted meanwhile").into_response(),
             e => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&e), "session error");
                 (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response()
@@ -90,11 +88,7 @@ async fn access_session_data(session: Session) -> Reply {
             response.push_str(&format!("{label} : {} <br>", show(&v)));
         }
     }
-    Ok(if response.is_empty() {
-        "No session data".into()
-    } else {
-        response
-    })
+    Ok(if response.is_empty() { "No session data".into() } else { response })
 }
 
 async fn delete_session_data(session: Session) -> Reply {
@@ -124,9 +118,7 @@ async fn health(State(sessions): State<Sessions>) -> &'static str {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
     let settings = Settings::load()?;
@@ -147,12 +139,10 @@ async fn main() -> anyhow::Result<()> {
         .route("/health/", get(health))
         .with_state(sessions.clone())
         .layer(sessions.layer());
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await?
-        .tap_io(|tcp| {
-            // Without TCP_NODELAY small responses wait ~40 ms for the peer's delayed ACK.
-            let _ = tcp.set_nodelay(true);
-        });
+    let listener = tokio::net::TcpListener::bind(args.addr).await?.tap_io(|tcp| {
+        // Without TCP_NODELAY small responses wait ~40 ms for the peer's delayed ACK.
+        let _ = tcp.set_nodelay(true);
+    });
     tracing::info!(addr = %args.addr, "serving the sessions tutorial");
     axum::serve(listener, app).await?;
     Ok(())

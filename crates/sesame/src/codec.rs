@@ -152,21 +152,15 @@ impl Codec {
     /// # Security
     /// Signatures are compared in constant time.
     pub fn decode(&self, session_data: &str) -> Result<Decoded, DecodeError> {
-        let (signed, sig) = session_data
-            .rsplit_once(':')
-            .ok_or(DecodeError::Malformed("no signature"))?;
-        let given = URL_SAFE_NO_PAD
-            .decode(sig)
-            .map_err(|_| DecodeError::BadSignature)?;
+        let (signed, sig) = session_data.rsplit_once(':').ok_or(DecodeError::Malformed("no signature"))?;
+        let given = URL_SAFE_NO_PAD.decode(sig).map_err(|_| DecodeError::BadSignature)?;
         let verified = std::iter::once(&self.signing_key)
             .chain(&self.fallback_keys)
             .any(|key| bool::from(sign(key, signed.as_bytes()).as_slice().ct_eq(&given)));
         if !verified {
             return Err(DecodeError::BadSignature);
         }
-        let (payload, ts) = signed
-            .rsplit_once(':')
-            .ok_or(DecodeError::Malformed("no timestamp"))?;
+        let (payload, ts) = signed.rsplit_once(':').ok_or(DecodeError::Malformed("no timestamp"))?;
         let timestamp = unbase62(ts).ok_or(DecodeError::Malformed("bad timestamp"))?;
         let (compressed, b64) = match payload.strip_prefix('.') {
             Some(rest) => (true, rest),
@@ -175,10 +169,7 @@ impl Codec {
         let raw = URL_SAFE_NO_PAD.decode(b64).map_err(DecodeError::Base64)?;
         let json = if compressed {
             let mut out = Vec::with_capacity(raw.len() * 4);
-            ZlibDecoder::new(&raw[..])
-                .take(MAX_DECOMPRESSED)
-                .read_to_end(&mut out)
-                .map_err(DecodeError::Zlib)?;
+            ZlibDecoder::new(&raw[..]).take(MAX_DECOMPRESSED).read_to_end(&mut out).map_err(DecodeError::Zlib)?;
             out
         } else {
             raw
@@ -261,10 +252,7 @@ mod tests {
     #[test]
     fn known_vector() {
         let codec = Codec::new("test-secret-key-1234567890", &[]);
-        assert_eq!(
-            codec.encode_at(&data(json!({"foo": "bar"})), 1_700_000_000),
-            VECTOR
-        );
+        assert_eq!(codec.encode_at(&data(json!({"foo": "bar"})), 1_700_000_000), VECTOR);
         let d = codec.decode(VECTOR).unwrap();
         assert_eq!(d.data, data(json!({"foo": "bar"})));
         assert_eq!(d.timestamp, 1_700_000_000);
@@ -286,10 +274,7 @@ mod tests {
         let new = Codec::new("new", &["other".into(), "old".into()]);
         assert_eq!(new.decode(&encoded).unwrap().data, data(json!({"a": 1})));
         let unrelated = Codec::new("new", &[]);
-        assert!(matches!(
-            unrelated.decode(&encoded),
-            Err(DecodeError::BadSignature)
-        ));
+        assert!(matches!(unrelated.decode(&encoded), Err(DecodeError::BadSignature)));
     }
 
     #[test]
@@ -300,10 +285,7 @@ mod tests {
         let (forged_payload, _) = forged.split_once(':').unwrap();
         let (_, rest) = encoded.split_once(':').unwrap();
         let tampered = format!("{forged_payload}:{rest}");
-        assert!(matches!(
-            codec.decode(&tampered),
-            Err(DecodeError::BadSignature)
-        ));
+        assert!(matches!(codec.decode(&tampered), Err(DecodeError::BadSignature)));
         for junk in ["", "abc", "a:b", "::", "x:y:z"] {
             assert!(codec.decode(junk).is_err(), "{junk:?}");
         }

@@ -36,9 +36,7 @@ pub(crate) fn stored_value(expiry: Expiry, now: DateTime<Utc>) -> Option<Value> 
         Expiry::At(at) => Some(Value::String(iso_format(at))),
         Expiry::In(d) => {
             let delta = TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
-            Some(Value::String(iso_format(
-                now.checked_add_signed(delta).unwrap_or(now),
-            )))
+            Some(Value::String(iso_format(now.checked_add_signed(delta).unwrap_or(now))))
         }
         Expiry::Default => None,
     }
@@ -64,11 +62,7 @@ pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
             return Some(dt.with_timezone(&Utc));
         }
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(naive.and_utc());
         }
@@ -108,9 +102,9 @@ pub(crate) fn age(data: &Data, cookie_age: i64, now: DateTime<Utc>) -> i64 {
         Stored::Absent | Stored::Seconds(0) => cookie_age,
         Stored::Seconds(s) => s,
         // timedelta.days * 86400 + timedelta.seconds: whole seconds, rounded down.
-        Stored::At(at) => (at - now)
-            .num_microseconds()
-            .map_or_else(|| (at - now).num_seconds(), |us| us.div_euclid(1_000_000)),
+        Stored::At(at) => {
+            (at - now).num_microseconds().map_or_else(|| (at - now).num_seconds(), |us| us.div_euclid(1_000_000))
+        }
     }
 }
 
@@ -121,8 +115,7 @@ pub(crate) fn date(data: &Data, cookie_age: i64, now: DateTime<Utc>) -> DateTime
         Stored::Absent | Stored::Seconds(0) => cookie_age,
         Stored::Seconds(s) => s,
     };
-    now.checked_add_signed(TimeDelta::seconds(seconds))
-        .unwrap_or(now)
+    now.checked_add_signed(TimeDelta::seconds(seconds)).unwrap_or(now)
 }
 
 /// `get_expire_at_browser_close`.

@@ -24,10 +24,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = MissingSession;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or(MissingSession)
+        parts.extensions.get::<Session>().cloned().ok_or(MissingSession)
     }
 }

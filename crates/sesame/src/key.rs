@@ -17,9 +17,7 @@ pub const MAX_KEY_LENGTH: usize = 40;
 /// drawn uniformly (no modulo bias), giving 32 × log2(36) ≈ 165 bits.
 pub fn generate() -> String {
     let mut rng = rand::rng();
-    (0..KEY_LENGTH)
-        .map(|_| VALID_KEY_CHARS[rng.random_range(0..VALID_KEY_CHARS.len())] as char)
-        .collect()
+    (0..KEY_LENGTH).map(|_| VALID_KEY_CHARS[rng.random_range(0..VALID_KEY_CHARS.len())] as char).collect()
 }
 
 /// Whether a key sent by a client is worth looking up.
@@ -28,10 +26,7 @@ pub fn generate() -> String {
 /// set a store can hold safely (the file engine builds paths from keys), so junk never reaches
 /// a store.
 pub fn is_valid(key: &str) -> bool {
-    (8..=MAX_KEY_LENGTH).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (8..=MAX_KEY_LENGTH).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// The first characters of a key, for logs: a full key is a bearer credential.

@@ -59,10 +59,7 @@ impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService {
-            inner,
-            shared: self.shared.clone(),
-        }
+        SessionService { inner, shared: self.shared.clone() }
     }
 }
 
@@ -118,12 +115,7 @@ fn cookie_value<B>(req: &Request<B>, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-async fn finish<B: Default>(
-    shared: &Shared,
-    session: &Session,
-    cookie_present: bool,
-    res: &mut Response<B>,
-) {
+async fn finish<B: Default>(shared: &Shared, session: &Session, cookie_present: bool, res: &mut Response<B>) {
     let settings = &shared.settings;
     let empty = session.is_empty();
     if cookie_present && empty {
@@ -141,20 +133,14 @@ async fn finish<B: Default>(
     if res.status().is_server_error() {
         return;
     }
-    if let Err(e) = session
-        .save_for_response(settings.session_save_every_request)
-        .await
-    {
+    if let Err(e) = session.save_for_response(settings.session_save_every_request).await {
         *res = error_response(&e);
         return;
     }
     let Some(key) = session.session_key() else {
         return;
     };
-    let (browser_close, age) = match (
-        session.get_expire_at_browser_close().await,
-        session.get_expiry_age().await,
-    ) {
+    let (browser_close, age) = match (session.get_expire_at_browser_close().await, session.get_expiry_age().await) {
         (Ok(b), Ok(a)) => (b, a),
         (Err(e), _) | (_, Err(e)) => {
             *res = error_response(&e);
@@ -164,8 +150,7 @@ async fn finish<B: Default>(
     let mut c = base_cookie(settings, key);
     if !browser_close {
         c.set_max_age(cookie::time::Duration::seconds(age));
-        let expires =
-            cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::seconds(age);
+        let expires = cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::seconds(age);
         c.set_expires(expires);
     }
     append_header(res, SET_COOKIE, &c.encoded().to_string());
@@ -193,8 +178,8 @@ fn base_cookie(settings: &crate::Settings, value: String) -> Cookie<'static> {
 fn deletion_cookie(settings: &crate::Settings) -> String {
     let mut c = base_cookie(settings, String::new());
     c.set_http_only(false);
-    let prefixed = settings.session_cookie_name.starts_with("__Secure-")
-        || settings.session_cookie_name.starts_with("__Host-");
+    let prefixed =
+        settings.session_cookie_name.starts_with("__Secure-") || settings.session_cookie_name.starts_with("__Host-");
     if !prefixed && settings.session_cookie_samesite != Some(SameSite::None) {
         c.set_secure(false);
     }
@@ -223,14 +208,10 @@ fn patch_vary<B>(res: &mut Response<B>) {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
-    if existing
-        .iter()
-        .any(|v| v == "*" || v.eq_ignore_ascii_case("cookie"))
-    {
+    if existing.iter().any(|v| v == "*" || v.eq_ignore_ascii_case("cookie")) {
         return;
     }
-    res.headers_mut()
-        .append(VARY, HeaderValue::from_static("Cookie"));
+    res.headers_mut().append(VARY, HeaderValue::from_static("Cookie"));
 }
 
 fn error_response<B: Default>(e: &Error) -> Response<B> {

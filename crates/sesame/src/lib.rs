@@ -95,10 +95,7 @@ pub(crate) async fn open_store(settings: &Settings, create: bool) -> Result<Arc<
         .into()),
         other => {
             let _ = codec;
-            Err(StoreError::Unsupported(format!(
-                "SESSION_ENGINE {other:?} is not available in this build"
-            ))
-            .into())
+            Err(StoreError::Unsupported(format!("SESSION_ENGINE {other:?} is not available in this build")).into())
         }
     }
 }

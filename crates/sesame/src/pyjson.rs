@@ -60,10 +60,8 @@ fn replace_python_constants(bytes: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         let rest = &bytes[i..];
-        let token: Option<usize> = [&b"-Infinity"[..], b"Infinity", b"NaN"]
-            .iter()
-            .find(|t| rest.starts_with(t))
-            .map(|t| t.len());
+        let token: Option<usize> =
+            [&b"-Infinity"[..], b"Infinity", b"NaN"].iter().find(|t| rest.starts_with(t)).map(|t| t.len());
         if let Some(len) = token {
             out.extend_from_slice(b"null");
             changed = true;
@@ -82,11 +80,7 @@ fn replace_python_constants(bytes: &[u8]) -> Option<Vec<u8>> {
 struct PythonFormatter;
 
 impl Formatter for PythonFormatter {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
             if (' '..='~').contains(&ch) {
@@ -118,11 +112,7 @@ pub(crate) fn python_float_repr(value: f64) -> String {
         return "NaN".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
+        return if value > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
     let mut buf = ryu::Buffer::new();
     let shortest = buf.format_finite(value);
@@ -206,10 +196,7 @@ mod tests {
     #[test]
     fn strings_are_ascii_escaped_like_python() {
         let v = json!({"k": "é中😀\u{7f}\n\t\u{0}\"\\/"});
-        assert_eq!(
-            String::from_utf8(to_vec(&v)).unwrap(),
-            r#"{"k":"\u00e9\u4e2d\ud83d\ude00\u007f\n\t\u0000\"\\/"}"#
-        );
+        assert_eq!(String::from_utf8(to_vec(&v)).unwrap(), r#"{"k":"\u00e9\u4e2d\ud83d\ude00\u007f\n\t\u0000\"\\/"}"#);
     }
 
     #[test]

@@ -129,12 +129,10 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, key: Option<String>) -> Self {
+        let key = key.filter(|k| shared.store.accepts_key(k));
         Session(Arc::new(Inner {
             shared,
-            state: Mutex::new(State {
-                key: key.filter(|k| key::is_valid(k)),
-                ..State::default()
-            }),
+            state: Mutex::new(State { key, ..State::default() }),
             load_lock: tokio::sync::Mutex::new(()),
         }))
     }
@@ -297,21 +295,18 @@ impl Session {
 
     /// The keys, in insertion order.
     pub async fn keys(&self) -> Result<Vec<String>> {
-        self.with_state(|_, data| data.keys().cloned().collect())
-            .await
+        self.with_state(|_, data| data.keys().cloned().collect()).await
     }
 
     /// The values, in insertion order.
     pub async fn values(&self) -> Result<Vec<Value>> {
-        self.with_state(|_, data| data.values().cloned().collect())
-            .await
+        self.with_state(|_, data| data.values().cloned().collect()).await
     }
 
     /// The `(key, value)` pairs, in insertion order (internal keys such as `_session_expiry`
     /// included, as in Django).
     pub async fn items(&self) -> Result<Vec<(String, Value)>> {
-        self.with_state(|_, data| data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .await
+        self.with_state(|_, data| data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).await
     }
 
     /// A copy of the whole map.
@@ -404,18 +399,12 @@ impl Session {
 
     /// Set Django's test cookie (`testcookie` = `worked`).
     pub async fn set_test_cookie(&self) -> Result<()> {
-        self.insert_value(TEST_COOKIE_NAME, Value::from(TEST_COOKIE_VALUE))
-            .await
+        self.insert_value(TEST_COOKIE_NAME, Value::from(TEST_COOKIE_VALUE)).await
     }
 
     /// Whether the test cookie came back, i.e. the browser keeps cookies.
     pub async fn test_cookie_worked(&self) -> Result<bool> {
-        Ok(self
-            .get_value(TEST_COOKIE_NAME)
-            .await?
-            .as_ref()
-            .and_then(Value::as_str)
-            == Some(TEST_COOKIE_VALUE))
+        Ok(self.get_value(TEST_COOKIE_NAME).await?.as_ref().and_then(Value::as_str) == Some(TEST_COOKIE_VALUE))
     }
 
     /// Remove the test cookie.
@@ -440,15 +429,13 @@ impl Session {
     /// When the session expires (Django's `get_expiry_date`).
     pub async fn get_expiry_date(&self) -> Result<chrono::DateTime<chrono::Utc>> {
         let (age, now) = (self.settings().session_cookie_age, self.now());
-        self.with_state(|_, data| expiry::date(data, age, now))
-            .await
+        self.with_state(|_, data| expiry::date(data, age, now)).await
     }
 
     /// Whether the cookie lasts only until the browser closes.
     pub async fn get_expire_at_browser_close(&self) -> Result<bool> {
         let global = self.settings().session_expire_at_browser_close;
-        self.with_state(|_, data| expiry::at_browser_close(data, global))
-            .await
+        self.with_state(|_, data| expiry::at_browser_close(data, global)).await
     }
 
     /// Read-modify-write the data and commit it to the store now; returns what `f` returns.
@@ -514,24 +501,15 @@ impl Session {
     async fn commit<R>(&self, f: &(dyn Fn(&mut Data) -> R + Send + Sync)) -> Result<R> {
         let (key, mut data, mut version) = {
             let st = self.0.state.lock();
-            (
-                st.key.clone(),
-                st.cache.clone().unwrap_or_default(),
-                st.version.clone(),
-            )
+            (st.key.clone(), st.cache.clone().unwrap_or_default(), st.version.clone())
         };
         let age = self.settings().session_cookie_age;
         let Some(key) = key else {
             let r = f(&mut data);
             for _ in 0..8 {
                 let candidate = key::generate();
-                let record = Record {
-                    data: &data,
-                    expire_date: expiry::date(&data, age, self.now()),
-                };
-                if let Created::Created { key, version } =
-                    self.store().create(&candidate, record).await?
-                {
+                let record = Record { data: &data, expire_date: expiry::date(&data, age, self.now()) };
+                if let Created::Created { key, version } = self.store().create(&candidate, record).await? {
                     self.committed(key, data, version);
                     return Ok(r);
                 }
@@ -542,10 +520,7 @@ impl Session {
         let _turn = lock.lock().await;
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let r = f(&mut data);
-            let record = Record {
-                data: &data,
-                expire_date: expiry::date(&data, age, self.now()),
-            };
+            let record = Record { data: &data, expire_date: expiry::date(&data, age, self.now()) };
             let outcome = match &version {
                 Some(v) => self.store().save(&key, record, v).await?,
                 None => Saved::Conflict,
@@ -567,10 +542,7 @@ impl Session {
                 }
             }
         }
-        Err(StoreError::Other(format!(
-            "gave up saving after {MAX_SAVE_ATTEMPTS} concurrent updates"
-        ))
-        .into())
+        Err(StoreError::Other(format!("gave up saving after {MAX_SAVE_ATTEMPTS} concurrent updates")).into())
     }
 
     fn committed(&self, key: String, data: Data, version: Version) {

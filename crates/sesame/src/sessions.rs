@@ -83,19 +83,12 @@ impl Sessions {
 
     /// The codec for `session_data` under these settings' keys.
     pub fn codec(&self) -> codec::Codec {
-        codec::Codec::new(
-            &self.shared.settings.secret_key,
-            &self.shared.settings.secret_key_fallbacks,
-        )
+        codec::Codec::new(&self.shared.settings.secret_key, &self.shared.settings.secret_key_fallbacks)
     }
 
     /// Delete expired sessions; returns how many.
     pub async fn clear_expired(&self) -> Result<u64> {
-        Ok(self
-            .shared
-            .store
-            .clear_expired(self.shared.clock.now())
-            .await?)
+        Ok(self.shared.store.clear_expired(self.shared.clock.now()).await?)
     }
 }
 
@@ -125,7 +118,7 @@ impl Sessions {
     /// # Ok(()) }
     /// ```
     pub async fn get(&self, key: &str) -> Result<Option<SessionInfo>> {
-        if !key::is_valid(key) {
+        if !self.shared.store.accepts_key(key) {
             return Ok(None);
         }
         let now = self.shared.clock.now();
@@ -148,11 +141,7 @@ impl Sessions {
 
     /// Up to `limit` sessions ordered by expiry (only expired ones if `expired_only`).
     pub async fn list(&self, expired_only: bool, limit: u64) -> Result<Vec<Summary>> {
-        Ok(self
-            .shared
-            .store
-            .list(self.shared.clock.now(), expired_only, limit)
-            .await?)
+        Ok(self.shared.store.list(self.shared.clock.now(), expired_only, limit).await?)
     }
 
     /// Number of stored sessions, expired ones included.
@@ -162,7 +151,7 @@ impl Sessions {
 
     /// Delete the session `key`; whether it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        if !key::is_valid(key) || !self.shared.store.exists(key).await? {
+        if !self.shared.store.accepts_key(key) || !self.shared.store.exists(key).await? {
             return Ok(false);
         }
         self.shared.store.delete(key).await?;
@@ -170,15 +159,8 @@ impl Sessions {
     }
 
     /// [`Sessions::clear_expired`], reporting the running total after each batch.
-    pub async fn clear_expired_with_progress(
-        &self,
-        progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> Result<u64> {
-        Ok(self
-            .shared
-            .store
-            .clear_expired_with_progress(self.shared.clock.now(), progress)
-            .await?)
+    pub async fn clear_expired_with_progress(&self, progress: &(dyn Fn(u64) + Send + Sync)) -> Result<u64> {
+        Ok(self.shared.store.clear_expired_with_progress(self.shared.clock.now(), progress).await?)
     }
 
     /// Clear expired sessions every `every` in a background task (Sesame's

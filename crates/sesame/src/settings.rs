@@ -47,10 +47,7 @@ impl Engine {
     /// Parse a short name (`db`) or Django's dotted path
     /// (`django.contrib.sessions.backends.db`).
     pub fn parse(s: &str) -> Option<Engine> {
-        let short = s
-            .trim()
-            .strip_prefix("django.contrib.sessions.backends.")
-            .unwrap_or(s.trim());
+        let short = s.trim().strip_prefix("django.contrib.sessions.backends.").unwrap_or(s.trim());
         Some(match short {
             "db" => Engine::Db,
             "cache" => Engine::Cache,
@@ -233,23 +230,16 @@ impl Settings {
     /// # Errors
     /// A [`ConfigError`] naming the bad setting.
     pub fn load() -> Result<Settings, ConfigError> {
-        let path = std::env::var_os("SESAME_SETTINGS")
-            .map_or_else(|| PathBuf::from("Leptos.toml"), PathBuf::from);
+        let path = std::env::var_os("SESAME_SETTINGS").map_or_else(|| PathBuf::from("Leptos.toml"), PathBuf::from);
         Self::load_from(&path, |name| std::env::var(name).ok())
     }
 
     /// Like [`Settings::load`] with an explicit file (missing = defaults) and environment.
-    pub fn load_from(
-        path: &Path,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn load_from(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let table = match std::fs::read_to_string(path) {
             Ok(text) => {
                 let doc: toml::Table =
-                    toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                        path: path.to_owned(),
-                        source,
-                    })?;
+                    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
                 match doc.get("sessions") {
                     Some(toml::Value::Table(t)) => t.clone(),
                     Some(_) => {
@@ -263,21 +253,13 @@ impl Settings {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
         if let Some(unknown) = table.keys().find(|k| !NAMES.contains(&k.as_str())) {
             return Err(ConfigError::Unknown(unknown.clone()));
         }
-        let get = |name: &str| -> Option<Raw> {
-            env(name)
-                .map(Raw::Env)
-                .or_else(|| table.get(name).cloned().map(Raw::Toml))
-        };
+        let get =
+            |name: &str| -> Option<Raw> { env(name).map(Raw::Env).or_else(|| table.get(name).cloned().map(Raw::Toml)) };
         let mut s = Settings::default();
         let mut secret_file = PathBuf::from(".sesame-secret-key");
         for &name in NAMES {
@@ -291,9 +273,7 @@ impl Settings {
                 "SESSION_COOKIE_HTTPONLY" => s.session_cookie_httponly = boolean(name, &raw)?,
                 "SESSION_COOKIE_SAMESITE" => s.session_cookie_samesite = samesite(name, &raw)?,
                 "SESSION_SAVE_EVERY_REQUEST" => s.session_save_every_request = boolean(name, &raw)?,
-                "SESSION_EXPIRE_AT_BROWSER_CLOSE" => {
-                    s.session_expire_at_browser_close = boolean(name, &raw)?
-                }
+                "SESSION_EXPIRE_AT_BROWSER_CLOSE" => s.session_expire_at_browser_close = boolean(name, &raw)?,
                 "SESSION_ENGINE" => {
                     let v = string(name, &raw)?;
                     s.session_engine = Engine::parse(&v).ok_or(ConfigError::Invalid {
@@ -345,18 +325,10 @@ impl Settings {
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(ConfigError::SecretFile {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(ConfigError::SecretFile { path: path.to_owned(), source }),
         }
         let key = generate_secret_key();
-        write_private(path, &key).map_err(|source| ConfigError::SecretFile {
-            path: path.to_owned(),
-            source,
-        })?;
+        write_private(path, &key).map_err(|source| ConfigError::SecretFile { path: path.to_owned(), source })?;
         self.secret_key = key;
         self.secret_source = SecretSource::Generated(path.to_owned());
         Ok(())
@@ -364,11 +336,7 @@ impl Settings {
 
     /// Settings for tests and examples: defaults with the given secret key.
     pub fn with_secret_key(secret_key: impl Into<String>) -> Settings {
-        Settings {
-            secret_key: secret_key.into(),
-            secret_source: SecretSource::Configured,
-            ..Settings::default()
-        }
+        Settings { secret_key: secret_key.into(), secret_source: SecretSource::Configured, ..Settings::default() }
     }
 
     /// `DATABASE_URL` with any password replaced by `***`, for messages and logs.
@@ -403,9 +371,7 @@ fn generate_secret_key() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*(-_=+)";
     let mut rng = rand::rng();
-    (0..50)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
+    (0..50).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -426,11 +392,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 fn invalid(name: &'static str, reason: &'static str, raw: &Raw) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        reason,
-        value: raw.describe(),
-    }
+    ConfigError::Invalid { name, reason, value: raw.describe() }
 }
 
 fn string(name: &'static str, raw: &Raw) -> Result<String, ConfigError> {
@@ -445,11 +407,7 @@ fn cookie_name(name: &'static str, raw: &Raw) -> Result<String, ConfigError> {
     let s = string(name, raw)?;
     let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
     if s.is_empty() || !s.chars().all(token) {
-        return Err(invalid(
-            name,
-            "expected a cookie name (letters, digits, -_.)",
-            raw,
-        ));
+        return Err(invalid(name, "expected a cookie name (letters, digits, -_.)", raw));
     }
     Ok(s)
 }
@@ -466,10 +424,7 @@ fn opt_string(raw: &Raw) -> Option<String> {
 fn int(name: &'static str, raw: &Raw) -> Result<i64, ConfigError> {
     match raw {
         Raw::Toml(toml::Value::Integer(n)) => Ok(*n),
-        Raw::Env(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| invalid(name, "expected an integer", raw)),
+        Raw::Env(s) => s.trim().parse().map_err(|_| invalid(name, "expected an integer", raw)),
         Raw::Toml(_) => Err(invalid(name, "expected an integer", raw)),
     }
 }
@@ -505,20 +460,12 @@ fn string_list(name: &'static str, raw: &Raw) -> Result<Vec<String>, ConfigError
     match raw {
         Raw::Toml(toml::Value::Array(items)) => items
             .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| invalid(name, "expected a list of strings", raw))
-            })
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid(name, "expected a list of strings", raw)))
             .collect(),
-        Raw::Env(s) if s.trim_start().starts_with('[') => serde_json::from_str(s)
-            .map_err(|_| invalid(name, "expected a JSON list of strings", raw)),
-        Raw::Env(s) => Ok(s
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(str::to_owned)
-            .collect()),
+        Raw::Env(s) if s.trim_start().starts_with('[') => {
+            serde_json::from_str(s).map_err(|_| invalid(name, "expected a JSON list of strings", raw))
+        }
+        Raw::Env(s) => Ok(s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()),
         Raw::Toml(_) => Err(invalid(name, "expected a list of strings", raw)),
     }
 }
@@ -532,12 +479,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("Leptos.toml");
         std::fs::write(&path, toml_text).unwrap();
-        let mut env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        env.entry("SECRET_KEY_FILE".into())
-            .or_insert_with(|| dir.path().join("key").display().to_string());
+        let mut env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.entry("SECRET_KEY_FILE".into()).or_insert_with(|| dir.path().join("key").display().to_string());
         let r = Settings::load_from(&path, |n| env.get(n).cloned());
         drop(dir);
         r
@@ -559,15 +502,9 @@ mod tests {
     #[test]
     fn file_then_environment() {
         let text = "[sessions]\nSESSION_COOKIE_AGE = 60\nSESSION_COOKIE_NAME = \"sid\"\nSECRET_KEY_FALLBACKS = [\"a\", \"b\"]\nSESSION_ENGINE = \"django.contrib.sessions.backends.cached_db\"\n";
-        let s = load(
-            text,
-            &[
-                ("SECRET_KEY", "k"),
-                ("SESSION_COOKIE_AGE", "120"),
-                ("SESSION_COOKIE_SAMESITE", "Strict"),
-            ],
-        )
-        .unwrap();
+        let s =
+            load(text, &[("SECRET_KEY", "k"), ("SESSION_COOKIE_AGE", "120"), ("SESSION_COOKIE_SAMESITE", "Strict")])
+                .unwrap();
         assert_eq!(s.session_cookie_age, 120);
         assert_eq!(s.session_cookie_name, "sid");
         assert_eq!(s.secret_key_fallbacks, vec!["a", "b"]);
@@ -580,43 +517,20 @@ mod tests {
     #[test]
     fn bad_values_name_the_setting() {
         for (toml_text, env, name) in [
-            (
-                "[sessions]\nSESSION_COOKIE_AGE = \"long\"\n",
-                vec![],
-                "SESSION_COOKIE_AGE",
-            ),
-            (
-                "",
-                vec![("SESSION_COOKIE_SECURE", "maybe")],
-                "SESSION_COOKIE_SECURE",
-            ),
+            ("[sessions]\nSESSION_COOKIE_AGE = \"long\"\n", vec![], "SESSION_COOKIE_AGE"),
+            ("", vec![("SESSION_COOKIE_SECURE", "maybe")], "SESSION_COOKIE_SECURE"),
             ("", vec![("SESSION_ENGINE", "mongo")], "SESSION_ENGINE"),
-            (
-                "",
-                vec![("SESSION_COOKIE_SAMESITE", "sometimes")],
-                "SESSION_COOKIE_SAMESITE",
-            ),
+            ("", vec![("SESSION_COOKIE_SAMESITE", "sometimes")], "SESSION_COOKIE_SAMESITE"),
             ("", vec![("SESSION_COOKIE_AGE", "-5")], "SESSION_COOKIE_AGE"),
-            (
-                "",
-                vec![("SESSION_COOKIE_NAME", "a b")],
-                "SESSION_COOKIE_NAME",
-            ),
-            (
-                "[sessions]\nSESSION_COOKIE_AEG = 5\n",
-                vec![],
-                "SESSION_COOKIE_AEG",
-            ),
+            ("", vec![("SESSION_COOKIE_NAME", "a b")], "SESSION_COOKIE_NAME"),
+            ("[sessions]\nSESSION_COOKIE_AEG = 5\n", vec![], "SESSION_COOKIE_AEG"),
         ] {
             let mut env = env;
             env.push(("SECRET_KEY", "k"));
             let err = load(toml_text, &env).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
-        assert!(matches!(
-            load("not toml [", &[]),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(load("not toml [", &[]), Err(ConfigError::Parse { .. })));
     }
 
     #[test]
@@ -643,10 +557,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         }
     }
 }

@@ -113,12 +113,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError>;
 
     /// Update the record for `key` if it is still at `expected`; never creates one.
-    async fn save(
-        &self,
-        key: &str,
-        record: Record<'_>,
-        expected: &Version,
-    ) -> Result<Saved, StoreError>;
+    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError>;
 
     /// Delete the record for `key` (no error if there is none).
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
@@ -133,29 +128,18 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
     /// The record for `key` whether expired or not, with its decode result (sessions API).
     async fn inspect(&self, key: &str) -> Result<Option<Inspected>, StoreError> {
         let _ = key;
-        Err(StoreError::Unsupported(
-            "inspecting sessions with this store".into(),
-        ))
+        Err(StoreError::Unsupported("inspecting sessions with this store".into()))
     }
 
     /// Up to `limit` records ordered by expiry, only expired ones if `expired_only`.
-    async fn list(
-        &self,
-        now: DateTime<Utc>,
-        expired_only: bool,
-        limit: u64,
-    ) -> Result<Vec<Summary>, StoreError> {
+    async fn list(&self, now: DateTime<Utc>, expired_only: bool, limit: u64) -> Result<Vec<Summary>, StoreError> {
         let _ = (now, expired_only, limit);
-        Err(StoreError::Unsupported(
-            "listing sessions with this store".into(),
-        ))
+        Err(StoreError::Unsupported("listing sessions with this store".into()))
     }
 
     /// Number of records, expired ones included.
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported(
-            "counting sessions with this store".into(),
-        ))
+        Err(StoreError::Unsupported("counting sessions with this store".into()))
     }
 
     /// [`SessionStore::clear_expired`] in batches, calling `progress` with the running total
@@ -168,6 +152,13 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         let n = self.clear_expired(now).await?;
         progress(n);
         Ok(n)
+    }
+
+    /// Whether a key sent by a client is worth looking up in this store. Database-like stores
+    /// take Django's generated keys only ([`crate::key::is_valid`]); the signed-cookie engine,
+    /// whose "key" is the signed data itself, overrides this.
+    fn accepts_key(&self, key: &str) -> bool {
+        crate::key::is_valid(key)
     }
 
     /// Whether records live in this process only (the layer's in-process locks are then the

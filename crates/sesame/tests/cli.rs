@@ -25,29 +25,12 @@ impl Db {
 /// 5 live and 7 expired sessions, encoded as Django encodes them.
 async fn seeded() -> Db {
     let (store, dir) = sqlite_store().await;
-    let mut db = Db {
-        dir,
-        live: vec![],
-        expired: vec![],
-    };
+    let mut db = Db { dir, live: vec![], expired: vec![] };
     for i in 0..12 {
         let key = sesame::key::generate();
-        let expire = if i < 5 {
-            Utc::now() + TimeDelta::days(1)
-        } else {
-            Utc::now() - TimeDelta::hours(i)
-        };
+        let expire = if i < 5 { Utc::now() + TimeDelta::days(1) } else { Utc::now() - TimeDelta::hours(i) };
         let d = data(serde_json::json!({"user": format!("user{i}"), "i": i}));
-        store
-            .create(
-                &key,
-                Record {
-                    data: &d,
-                    expire_date: expire,
-                },
-            )
-            .await
-            .unwrap();
+        store.create(&key, Record { data: &d, expire_date: expire }).await.unwrap();
         if i < 5 {
             db.live.push(key)
         } else {
@@ -94,10 +77,7 @@ async fn count_and_list() {
     let text = stdout(&o);
     assert_eq!(text.lines().count(), 13, "{text}");
     for k in db.live.iter().chain(&db.expired) {
-        assert!(
-            !text.contains(k.as_str()),
-            "full key printed without --show-keys"
-        );
+        assert!(!text.contains(k.as_str()), "full key printed without --show-keys");
         assert!(text.contains(&k[..6]));
     }
     let o = run(&db, &["sessions", "list", "--expired"]);
@@ -118,53 +98,31 @@ async fn get_shows_decoded_data_and_expiry() {
     assert_eq!(v["session_key"], db.live[0].as_str());
     assert_eq!(v["data"], serde_json::json!({"user": "user0", "i": 0}));
     assert_eq!(v["expired"], false);
-    assert!(v["expire_date"].as_str().unwrap().starts_with(
-        &(Utc::now() + TimeDelta::days(1))
-            .format("%Y-%m-%d")
-            .to_string()
-    ));
+    assert!(v["expire_date"]
+        .as_str()
+        .unwrap()
+        .starts_with(&(Utc::now() + TimeDelta::days(1)).format("%Y-%m-%d").to_string()));
 
     let o = run(&db, &["sessions", "get", &db.expired[0]]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["expired"], true);
 
-    let o = run(
-        &db,
-        &["sessions", "get", "unknownkey0000000000000000000000"],
-    );
+    let o = run(&db, &["sessions", "get", "unknownkey0000000000000000000000"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("no session with key unknow…"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("no session with key unknow…"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("unknownkey0000000000000000000000"));
 }
 
 #[tokio::test]
 async fn a_wrong_secret_key_is_reported() {
     let db = seeded().await;
-    let o = sesame(
-        &db.url(),
-        "not-the-servers-key",
-        db.dir.path(),
-        &["sessions", "get", &db.live[0]],
-    );
+    let o = sesame(&db.url(), "not-the-servers-key", db.dir.path(), &["sessions", "get", &db.live[0]]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("SECRET_KEY"), "{}", stderr(&o));
-    let o = sesame(
-        &db.url(),
-        "not-the-servers-key",
-        db.dir.path(),
-        &["sessions", "list"],
-    );
+    let o = sesame(&db.url(), "not-the-servers-key", db.dir.path(), &["sessions", "list"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("none of the 12 sessions listed verify"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("none of the 12 sessions listed verify"), "{}", stderr(&o));
     // A fallback key makes them readable again.
     let o = Command::new(env!("CARGO_BIN_EXE_sesame"))
         .args(["sessions", "get", &db.live[1]])
@@ -180,18 +138,12 @@ async fn a_wrong_secret_key_is_reported() {
 #[tokio::test]
 async fn decode_raw_session_data() {
     let db = seeded().await;
-    let encoded =
-        sesame::codec::Codec::new(SECRET, &[]).encode(&data(serde_json::json!({"a": [1, "é"]})));
+    let encoded = sesame::codec::Codec::new(SECRET, &[]).encode(&data(serde_json::json!({"a": [1, "é"]})));
     let o = run(&db, &["sessions", "decode", &encoded]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v, serde_json::json!({"a": [1, "é"]}));
-    let o = sesame(
-        &db.url(),
-        "other",
-        db.dir.path(),
-        &["sessions", "decode", &encoded],
-    );
+    let o = sesame(&db.url(), "other", db.dir.path(), &["sessions", "decode", &encoded]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bad signature"), "{}", stderr(&o));
     let o = run(&db, &["sessions", "decode", "garbage"]);
@@ -203,10 +155,7 @@ async fn delete_one_session() {
     let db = seeded().await;
     let o = run(&db, &["sessions", "delete", &db.live[0]]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        !stdout(&o).contains(db.live[0].as_str()),
-        "logs never print a full key"
-    );
+    assert!(!stdout(&o).contains(db.live[0].as_str()), "logs never print a full key");
     assert_eq!(stdout(&run(&db, &["sessions", "count"])).trim(), "11");
     let o = run(&db, &["sessions", "delete", &db.live[0]]);
     assert_eq!(o.status.code(), Some(1));
@@ -217,14 +166,8 @@ async fn clearsessions_deletes_exactly_the_expired() {
     let db = seeded().await;
     let o = run(&db, &["clearsessions"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).starts_with("Deleted 7 expired sessions"),
-        "{}",
-        stdout(&o)
-    );
-    let store = SqliteStore::connect(&db.url(), sesame::codec::Codec::new(SECRET, &[]))
-        .await
-        .unwrap();
+    assert!(stdout(&o).starts_with("Deleted 7 expired sessions"), "{}", stdout(&o));
+    let store = SqliteStore::connect(&db.url(), sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
     for k in &db.live {
         assert!(store.exists(k).await.unwrap(), "a live session was deleted");
     }
@@ -242,38 +185,17 @@ async fn clear_errors_for_bad_setups_and_arguments() {
     let o = sesame(&missing, SECRET, dir.path(), &["sessions", "count"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
-    assert!(
-        !dir.path().join("nope.sqlite3").exists(),
-        "the CLI must not create a database"
-    );
+    assert!(!dir.path().join("nope.sqlite3").exists(), "the CLI must not create a database");
 
     // A database without the table.
     let empty = dir.path().join("empty.sqlite3");
-    assert!(Command::new("sqlite3")
-        .arg(&empty)
-        .arg("CREATE TABLE other(x);")
-        .status()
-        .unwrap()
-        .success());
-    let o = sesame(
-        &format!("sqlite:{}", empty.display()),
-        SECRET,
-        dir.path(),
-        &["sessions", "count"],
-    );
+    assert!(Command::new("sqlite3").arg(&empty).arg("CREATE TABLE other(x);").status().unwrap().success());
+    let o = sesame(&format!("sqlite:{}", empty.display()), SECRET, dir.path(), &["sessions", "count"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("no django_session table"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("no django_session table"), "{}", stderr(&o));
 
     let db = seeded().await;
-    for args in [
-        &["sessions"][..],
-        &["frobnicate"],
-        &["sessions", "list", "--limit", "many"],
-    ] {
+    for args in [&["sessions"][..], &["frobnicate"], &["sessions", "list", "--limit", "many"]] {
         let o = run(&db, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
@@ -292,22 +214,9 @@ async fn clear_errors_for_bad_setups_and_arguments() {
 async fn settings_file_is_read() {
     let db = seeded().await;
     let file = db.dir.path().join("custom.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[sessions]\nDATABASE_URL = \"{}\"\nSECRET_KEY = \"{SECRET}\"\n",
-            db.url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&file, format!("[sessions]\nDATABASE_URL = \"{}\"\nSECRET_KEY = \"{SECRET}\"\n", db.url())).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .args([
-            "--settings",
-            file.to_str().unwrap(),
-            "sessions",
-            "get",
-            &db.live[2],
-        ])
+        .args(["--settings", file.to_str().unwrap(), "sessions", "get", &db.live[2]])
         .current_dir(db.dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("SECRET_KEY")

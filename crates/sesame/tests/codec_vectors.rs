@@ -29,21 +29,9 @@ fn encoding_matches_django_byte_for_byte() {
     for v in &vs {
         let codec = Codec::with_salt(&v.salt, &v.secret, &[]);
         let data: Value = serde_json::from_str(&v.json).unwrap();
-        let Value::Object(map) = data else {
-            panic!("{}: not an object", v.name)
-        };
-        assert_eq!(
-            codec.encode_at(&map, v.timestamp),
-            v.encoded,
-            "vector {}",
-            v.name
-        );
-        assert_eq!(
-            v.encoded.starts_with('.'),
-            v.compressed,
-            "vector {}",
-            v.name
-        );
+        let Value::Object(map) = data else { panic!("{}: not an object", v.name) };
+        assert_eq!(codec.encode_at(&map, v.timestamp), v.encoded, "vector {}", v.name);
+        assert_eq!(v.encoded.starts_with('.'), v.compressed, "vector {}", v.name);
     }
 }
 
@@ -51,9 +39,7 @@ fn encoding_matches_django_byte_for_byte() {
 fn decoding_gives_djangos_data() {
     for v in vectors() {
         let codec = Codec::with_salt(&v.salt, &v.secret, &[]);
-        let decoded = codec
-            .decode(&v.encoded)
-            .unwrap_or_else(|e| panic!("vector {}: {e}", v.name));
+        let decoded = codec.decode(&v.encoded).unwrap_or_else(|e| panic!("vector {}: {e}", v.name));
         let expected: Value = serde_json::from_str(&v.decoded).unwrap();
         assert_eq!(Value::Object(decoded.data), expected, "vector {}", v.name);
         assert_eq!(decoded.timestamp, v.timestamp);
@@ -62,19 +48,12 @@ fn decoding_gives_djangos_data() {
 
 #[test]
 fn old_keys_verify_only_as_fallbacks() {
-    let old: Vec<Vector> = vectors()
-        .into_iter()
-        .filter(|v| v.secret == "old-secret-key")
-        .collect();
+    let old: Vec<Vector> = vectors().into_iter().filter(|v| v.secret == "old-secret-key").collect();
     assert!(!old.is_empty());
     for v in old {
         let without = Codec::with_salt(&v.salt, "new-secret-key", &[]);
         assert!(without.decode(&v.encoded).is_err(), "vector {}", v.name);
-        let with = Codec::with_salt(
-            &v.salt,
-            "new-secret-key",
-            &["unrelated".into(), "old-secret-key".into()],
-        );
+        let with = Codec::with_salt(&v.salt, "new-secret-key", &["unrelated".into(), "old-secret-key".into()]);
         assert!(with.decode(&v.encoded).is_ok(), "vector {}", v.name);
     }
 }
@@ -93,8 +72,7 @@ fn nonstandard_python_json_has_defined_outcomes() {
         secret: String,
         salt: String,
     }
-    let file: File =
-        serde_json::from_str(include_str!("fixtures/django_vectors_nonstandard.json")).unwrap();
+    let file: File = serde_json::from_str(include_str!("fixtures/django_vectors_nonstandard.json")).unwrap();
     assert_eq!(file.vectors.len(), 13);
     for v in file.vectors {
         let codec = Codec::with_salt(&v.salt, &v.secret, &[]);
@@ -110,20 +88,13 @@ fn nonstandard_python_json_has_defined_outcomes() {
             "tuple_becomes_list" => Some(serde_json::json!({"t": [1, 2]})),
             // Not representable in Rust strings / not a session map: an error, which a session
             // load turns into an empty session (logged), as Django does for undecodable data.
-            "lone_high_surrogate"
-            | "lone_low_surrogate"
-            | "top_level_list"
-            | "top_level_string"
-            | "top_level_null" => None,
+            "lone_high_surrogate" | "lone_low_surrogate" | "top_level_list" | "top_level_string" | "top_level_null" => {
+                None
+            }
             other => panic!("unexpected vector {other}"),
         };
         match expect {
-            Some(e) => assert_eq!(
-                got.unwrap_or_else(|err| panic!("{}: {err}", v.name)),
-                e,
-                "{}",
-                v.name
-            ),
+            Some(e) => assert_eq!(got.unwrap_or_else(|err| panic!("{}: {err}", v.name)), e, "{}", v.name),
             None => assert!(got.is_err(), "{} should not decode", v.name),
         }
     }

@@ -23,10 +23,7 @@ fn app_with(settings: Settings) -> App {
     let s2 = sessions.clone();
     let router = Router::new()
         .route("/plain", get(|| async { "ok" }))
-        .route(
-            "/read",
-            get(|s: Session| async move { format!("{:?}", s.get_value("name").await.unwrap()) }),
-        )
+        .route("/read", get(|s: Session| async move { format!("{:?}", s.get_value("name").await.unwrap()) }))
         .route(
             "/write",
             get(|s: Session| async move {
@@ -89,11 +86,7 @@ fn app_with(settings: Settings) -> App {
             }),
         )
         .layer(sessions.layer());
-    App {
-        store,
-        sessions,
-        router,
-    }
+    App { store, sessions, router }
 }
 
 fn app() -> App {
@@ -105,39 +98,21 @@ async fn call(app: &App, path: &str, cookie: Option<&str>) -> axum::response::Re
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
-    app.router
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap()
+    app.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
 }
 
 fn set_cookies(res: &axum::response::Response) -> Vec<String> {
-    res.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
+    res.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
 fn vary(res: &axum::response::Response) -> Vec<String> {
-    res.headers()
-        .get_all(header::VARY)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
+    res.headers().get_all(header::VARY).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
 fn session_key(res: &axum::response::Response) -> String {
     let c = set_cookies(res);
     let first = c.first().expect("a Set-Cookie");
-    first
-        .strip_prefix("sessionid=")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
+    first.strip_prefix("sessionid=").unwrap().split(';').next().unwrap().to_owned()
 }
 
 async fn body(res: axum::response::Response) -> String {
@@ -162,11 +137,7 @@ async fn untouched_session_costs_nothing() {
     let res = call(&app, "/plain", Some(&format!("sessionid={key}"))).await;
     assert!(set_cookies(&res).is_empty());
     assert!(vary(&res).is_empty());
-    assert_eq!(
-        (app.store.loads(), app.store.writes()),
-        (loads, writes),
-        "no store I/O"
-    );
+    assert_eq!((app.store.loads(), app.store.writes()), (loads, writes), "no store I/O");
 }
 
 #[tokio::test]
@@ -192,26 +163,12 @@ async fn a_write_saves_and_sets_a_django_cookie() {
     let c = &cookies[0];
     let key = session_key(&res);
     assert_eq!(key.len(), 32);
-    assert!(key
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    for attr in [
-        "HttpOnly",
-        "SameSite=Lax",
-        "Path=/",
-        "Max-Age=1209600",
-        "Expires=",
-    ] {
+    assert!(key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600", "Expires="] {
         assert!(c.contains(attr), "{attr} missing in {c}");
     }
     assert!(!c.contains("Secure"), "{c}");
-    let stored = app
-        .store
-        .inner
-        .load(&key, chrono::Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.store.inner.load(&key, chrono::Utc::now()).await.unwrap().unwrap();
     assert_eq!(stored.data, data(serde_json::json!({"name": "root"})));
 }
 
@@ -231,21 +188,10 @@ async fn an_emptied_session_deletes_the_cookie() {
     let c = set_cookies(&res);
     assert_eq!(c.len(), 1, "{c:?}");
     assert!(c[0].starts_with("sessionid=;"), "{}", c[0]);
-    assert!(
-        c[0].contains("Max-Age=0") && c[0].contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
-        "{}",
-        c[0]
-    );
-    assert!(
-        c[0].contains("Path=/") && c[0].contains("SameSite=Lax"),
-        "{}",
-        c[0]
-    );
+    assert!(c[0].contains("Max-Age=0") && c[0].contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"), "{}", c[0]);
+    assert!(c[0].contains("Path=/") && c[0].contains("SameSite=Lax"), "{}", c[0]);
     assert_eq!(vary(&res), vec!["Cookie"]);
-    assert!(
-        !app.store.inner.exists(&key).await.unwrap(),
-        "flush deletes the record"
-    );
+    assert!(!app.store.inner.exists(&key).await.unwrap(), "flush deletes the record");
 }
 
 #[tokio::test]
@@ -254,13 +200,7 @@ async fn clear_keeps_the_key_and_saves_an_empty_map() {
     let key = existing(&app).await;
     let res = call(&app, "/clear", Some(&format!("sessionid={key}"))).await;
     assert_eq!(session_key(&res), key);
-    let stored = app
-        .store
-        .inner
-        .load(&key, chrono::Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.store.inner.load(&key, chrono::Utc::now()).await.unwrap().unwrap();
     assert!(stored.data.is_empty());
 }
 
@@ -280,21 +220,12 @@ async fn unknown_keys_are_never_adopted() {
 #[tokio::test]
 async fn malformed_cookies_never_reach_the_store() {
     let app = app();
-    for bad in [
-        "../../etc/passwd",
-        "x",
-        "UPPERCASEKEY0000000",
-        "%00%01",
-        &"a".repeat(300),
-    ] {
+    for bad in ["../../etc/passwd", "x", "UPPERCASEKEY0000000", "%00%01", &"a".repeat(300)] {
         let loads = app.store.loads();
         let res = call(&app, "/read", Some(&format!("sessionid={bad}"))).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(app.store.loads(), loads, "{bad} was looked up");
-        assert!(
-            set_cookies(&res)[0].contains("Max-Age=0"),
-            "the bad cookie is deleted"
-        );
+        assert!(set_cookies(&res)[0].contains("Max-Age=0"), "the bad cookie is deleted");
     }
     // A garbage Cookie header is ignored, not an error.
     let res = call(&app, "/read", Some("=;;;sessionid")).await;
@@ -314,18 +245,10 @@ async fn no_save_on_a_server_error() {
 async fn a_session_deleted_meanwhile_gives_400_not_a_resurrection() {
     let app = app();
     let key = existing(&app).await;
-    let res = call(
-        &app,
-        "/deleted-meanwhile",
-        Some(&format!("sessionid={key}")),
-    )
-    .await;
+    let res = call(&app, "/deleted-meanwhile", Some(&format!("sessionid={key}"))).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookies(&res).is_empty());
-    assert!(
-        !app.store.inner.exists(&key).await.unwrap(),
-        "the deleted session stays deleted"
-    );
+    assert!(!app.store.inner.exists(&key).await.unwrap(), "the deleted session stays deleted");
 }
 
 #[tokio::test]
@@ -358,10 +281,7 @@ async fn browser_close_sessions_get_no_max_age_or_expires() {
     let c = &set_cookies(&call(&app, "/write", None).await)[0];
     assert!(!c.contains("Max-Age") && !c.contains("Expires"), "{c}");
     let c = &set_cookies(&call(&app, "/expiry-300", None).await)[0];
-    assert!(
-        c.contains("Max-Age=300"),
-        "per-session expiry overrides the global policy: {c}"
-    );
+    assert!(c.contains("Max-Age=300"), "per-session expiry overrides the global policy: {c}");
 }
 
 #[tokio::test]
@@ -371,17 +291,8 @@ async fn per_session_expiry_sets_max_age() {
     let c = &set_cookies(&res)[0];
     assert!(c.contains("Max-Age=300"), "{c}");
     let key = session_key(&res);
-    let stored = app
-        .store
-        .inner
-        .load(&key, chrono::Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        stored.data.get("_session_expiry"),
-        Some(&serde_json::json!(300))
-    );
+    let stored = app.store.inner.load(&key, chrono::Utc::now()).await.unwrap().unwrap();
+    assert_eq!(stored.data.get("_session_expiry"), Some(&serde_json::json!(300)));
 }
 
 #[tokio::test]
@@ -398,13 +309,7 @@ async fn cookie_settings_are_honoured() {
     let res = call(&app, "/write", None).await;
     let c = &set_cookies(&res)[0];
     assert!(c.starts_with("sid="), "{c}");
-    for attr in [
-        "Domain=example.com",
-        "Path=/app",
-        "Secure",
-        "SameSite=Strict",
-        "Max-Age=60",
-    ] {
+    for attr in ["Domain=example.com", "Path=/app", "Secure", "SameSite=Strict", "Max-Age=60"] {
         assert!(c.contains(attr), "{attr} missing in {c}");
     }
     assert!(!c.contains("HttpOnly"), "{c}");
@@ -430,24 +335,17 @@ async fn tampered_data_reads_as_empty_not_500() {
     let (store, _dir) = sqlite_store().await;
     let sessions = Sessions::new(Arc::new(store.clone()), Settings::with_secret_key(SECRET));
     let router = Router::new()
-        .route(
-            "/read",
-            get(|s: Session| async move { format!("{:?}", s.get_value("user").await.unwrap()) }),
-        )
+        .route("/read", get(|s: Session| async move { format!("{:?}", s.get_value("user").await.unwrap()) }))
         .layer(sessions.layer());
     let k = "tamperedkey00000000000000000000a";
-    let encoded = sesame::codec::Codec::new("another-secret", &[])
-        .encode(&data(serde_json::json!({"user": "admin"})));
+    let encoded = sesame::codec::Codec::new("another-secret", &[]).encode(&data(serde_json::json!({"user": "admin"})));
     sqlx::query("INSERT INTO django_session VALUES (?1, ?2, '2999-01-01 00:00:00')")
         .bind(k)
         .bind(encoded)
         .execute(store.writer_pool())
         .await
         .unwrap();
-    let req = Request::get("/read")
-        .header(header::COOKIE, format!("sessionid={k}"))
-        .body(Body::empty())
-        .unwrap();
+    let req = Request::get("/read").header(header::COOKIE, format!("sessionid={k}")).body(Body::empty()).unwrap();
     let res = router.oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, "None");
@@ -469,14 +367,8 @@ async fn a_store_that_is_down_gives_503_and_the_handler_sees_the_error() {
             }),
         )
         .layer(sessions.layer());
-    sqlx::query("DROP TABLE django_session")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let res = router
-        .oneshot(Request::get("/write").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    sqlx::query("DROP TABLE django_session").execute(&pool).await.unwrap();
+    let res = router.oneshot(Request::get("/write").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(set_cookies(&res).is_empty());
 }
@@ -484,10 +376,7 @@ async fn a_store_that_is_down_gives_503_and_the_handler_sees_the_error() {
 #[tokio::test]
 async fn the_extractor_needs_the_layer() {
     let router: Router = Router::new().route("/", get(|_s: Session| async { "never" }));
-    let res = router
-        .oneshot(Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = router.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
@@ -496,9 +385,6 @@ async fn sessions_are_usable_outside_requests() {
     let app = app();
     let key = existing(&app).await;
     let s = app.sessions.open(Some(&key));
-    assert_eq!(
-        s.get::<String>("name").await.unwrap().as_deref(),
-        Some("root")
-    );
+    assert_eq!(s.get::<String>("name").await.unwrap().as_deref(), Some("root"));
     assert!(app.store.is_shared() == false);
 }

@@ -23,16 +23,8 @@ impl Fixture {
         let (store, dir) = sqlite_store().await;
         let now = Arc::new(Mutex::new(Utc::now()));
         let n = now.clone();
-        let sessions = Sessions::with_clock(
-            Arc::new(store),
-            settings,
-            Clock::from_fn(move || *n.lock().unwrap()),
-        );
-        Fixture {
-            sessions,
-            now,
-            _dir: dir,
-        }
+        let sessions = Sessions::with_clock(Arc::new(store), settings, Clock::from_fn(move || *n.lock().unwrap()));
+        Fixture { sessions, now, _dir: dir }
     }
 
     fn advance(&self, secs: i64) {
@@ -61,17 +53,11 @@ async fn typed_get_and_insert() {
         items: Vec<String>,
         total: f64,
     }
-    let cart = Cart {
-        items: vec!["apple".into()],
-        total: 1.5,
-    };
+    let cart = Cart { items: vec!["apple".into()], total: 1.5 };
     s.insert("cart", &cart).await.unwrap();
     assert_eq!(s.get::<Cart>("cart").await.unwrap(), Some(cart));
     assert_eq!(s.get::<Cart>("missing").await.unwrap(), None);
-    assert!(matches!(
-        s.get::<i64>("cart").await,
-        Err(sesame::Error::Serde(_))
-    ));
+    assert!(matches!(s.get::<i64>("cart").await, Err(sesame::Error::Serde(_))));
     // A map with non-string keys has no JSON form: a typed error, not a panic.
     let bad: std::collections::HashMap<(i32, i32), i32> = [((1, 2), 3)].into();
     assert!(s.insert("bad", bad).await.is_err());
@@ -110,14 +96,9 @@ async fn writes_follow_djangos_modified_rules() {
     s.update(Vec::new()).await.unwrap();
     assert!(s.modified());
     let s = f.open(&key);
-    s.update([("x".to_owned(), json!(1)), ("y".to_owned(), json!([1, 2]))])
-        .await
-        .unwrap();
+    s.update([("x".to_owned(), json!(1)), ("y".to_owned(), json!([1, 2]))]).await.unwrap();
     s.save().await.unwrap();
-    assert_eq!(
-        f.open(&key).data().await.unwrap(),
-        data(json!({"a": 1, "x": 1, "y": [1, 2]}))
-    );
+    assert_eq!(f.open(&key).data().await.unwrap(), data(json!({"a": 1, "x": 1, "y": [1, 2]})));
     // pop of a present key returns it and modifies.
     let s = f.open(&key);
     assert_eq!(s.pop::<i64>("x").await.unwrap(), Some(1));
@@ -143,10 +124,7 @@ async fn set_modified_saves_nested_changes() {
     assert!(s.modified());
     s.insert("cart", cart).await.unwrap();
     s.save().await.unwrap();
-    assert_eq!(
-        f.open(&key).get_value("cart").await.unwrap(),
-        Some(json!({"items": ["a", "b"]}))
-    );
+    assert_eq!(f.open(&key).get_value("cart").await.unwrap(), Some(json!({"items": ["a", "b"]})));
 }
 
 #[tokio::test]
@@ -160,10 +138,7 @@ async fn clear_and_is_empty() {
     assert!(s.is_empty(), "no key and no data");
     let key = f.saved().await;
     let s = f.open(&key);
-    assert!(
-        !s.is_empty(),
-        "a session with a key is not empty, without loading"
-    );
+    assert!(!s.is_empty(), "a session with a key is not empty, without loading");
     assert!(!s.accessed());
     s.clear().await.unwrap();
     assert!(s.modified() && !s.is_empty());
@@ -185,10 +160,7 @@ async fn flush_deletes_and_forgets_the_key() {
     s.save().await.unwrap();
     let new_key = s.session_key().unwrap();
     assert_ne!(new_key, key);
-    assert_eq!(
-        f.open(&new_key).data().await.unwrap(),
-        data(json!({"message": "logged out"}))
-    );
+    assert_eq!(f.open(&new_key).data().await.unwrap(), data(json!({"message": "logged out"})));
 }
 
 #[tokio::test]
@@ -201,14 +173,8 @@ async fn cycle_key_keeps_data_under_a_new_key() {
     let new_key = s.session_key().unwrap();
     assert_ne!(new_key, key);
     assert!(s.modified());
-    assert!(
-        !f.sessions.store().exists(&key).await.unwrap(),
-        "old key deleted"
-    );
-    assert_eq!(
-        f.open(&new_key).data().await.unwrap(),
-        data(json!({"a": 1, "user": "root"}))
-    );
+    assert!(!f.sessions.store().exists(&key).await.unwrap(), "old key deleted");
+    assert_eq!(f.open(&new_key).data().await.unwrap(), data(json!({"a": 1, "user": "root"})));
     // A new session (no key yet) gets one.
     let fresh = f.sessions.open(None);
     fresh.insert("x", 1).await.unwrap();
@@ -222,10 +188,7 @@ async fn test_cookie_trio() {
     let s = f.sessions.open(None);
     assert!(!s.test_cookie_worked().await.unwrap());
     s.set_test_cookie().await.unwrap();
-    assert_eq!(
-        s.get_value("testcookie").await.unwrap(),
-        Some(json!("worked"))
-    );
+    assert_eq!(s.get_value("testcookie").await.unwrap(), Some(json!("worked")));
     s.save().await.unwrap();
     let again = f.open(&s.session_key().unwrap());
     assert!(again.test_cookie_worked().await.unwrap());
@@ -242,18 +205,12 @@ async fn expiry_family() {
     let now = *f.now.lock().unwrap();
     let s = f.sessions.open(None);
     assert_eq!(s.get_expiry_age().await.unwrap(), 1_209_600);
-    assert_eq!(
-        s.get_expiry_date().await.unwrap(),
-        now + TimeDelta::seconds(1_209_600)
-    );
+    assert_eq!(s.get_expiry_date().await.unwrap(), now + TimeDelta::seconds(1_209_600));
     assert!(!s.get_expire_at_browser_close().await.unwrap());
 
     s.set_expiry(Expiry::Seconds(300)).await.unwrap();
     assert_eq!(s.get_expiry_age().await.unwrap(), 300);
-    assert_eq!(
-        s.get_expiry_date().await.unwrap(),
-        now + TimeDelta::seconds(300)
-    );
+    assert_eq!(s.get_expiry_date().await.unwrap(), now + TimeDelta::seconds(300));
 
     s.set_expiry(Expiry::BrowserClose).await.unwrap();
     assert!(s.get_expire_at_browser_close().await.unwrap());
@@ -263,21 +220,12 @@ async fn expiry_family() {
 
     let at = now + TimeDelta::hours(1);
     s.set_expiry(Expiry::At(at)).await.unwrap();
-    assert_eq!(
-        s.get_value("_session_expiry").await.unwrap(),
-        Some(json!("2026-11-26T13:00:00+00:00"))
-    );
+    assert_eq!(s.get_value("_session_expiry").await.unwrap(), Some(json!("2026-11-26T13:00:00+00:00")));
     assert_eq!(s.get_expiry_date().await.unwrap(), at);
     f.advance(600);
-    assert_eq!(
-        s.get_expiry_age().await.unwrap(),
-        3000,
-        "a fixed date counts down"
-    );
+    assert_eq!(s.get_expiry_age().await.unwrap(), 3000, "a fixed date counts down");
 
-    s.set_expiry(Expiry::In(std::time::Duration::from_secs(60)))
-        .await
-        .unwrap();
+    s.set_expiry(Expiry::In(std::time::Duration::from_secs(60))).await.unwrap();
     assert_eq!(s.get_expiry_age().await.unwrap(), 60);
 
     s.set_expiry(Expiry::Default).await.unwrap();
@@ -311,11 +259,7 @@ async fn sessions_expire_in_the_store() {
     f.advance(31);
     let late = f.open(&key);
     assert_eq!(late.get_value("a").await.unwrap(), None);
-    assert_eq!(
-        late.session_key(),
-        None,
-        "an expired key is dropped, not adopted"
-    );
+    assert_eq!(late.session_key(), None, "an expired key is dropped, not adopted");
     assert!(s.exists().await.unwrap(), "still stored until swept");
     assert_eq!(s.clear_expired().await.unwrap(), 1);
     assert!(!s.exists().await.unwrap());
@@ -327,10 +271,7 @@ async fn save_delete_exists() {
     let s = f.sessions.open(None);
     assert!(!s.exists().await.unwrap());
     s.save().await.unwrap();
-    assert!(
-        s.exists().await.unwrap(),
-        "save creates a session with a new key"
-    );
+    assert!(s.exists().await.unwrap(), "save creates a session with a new key");
     s.delete().await.unwrap();
     assert!(!s.exists().await.unwrap());
     // Saving a session deleted elsewhere is refused, not resurrected.
@@ -350,8 +291,5 @@ async fn concurrent_writes_to_different_keys_merge() {
     b.remove("a").await.unwrap();
     a.save().await.unwrap();
     b.save().await.unwrap();
-    assert_eq!(
-        f.open(&key).data().await.unwrap(),
-        data(json!({"from_a": 1, "from_b": 2}))
-    );
+    assert_eq!(f.open(&key).data().await.unwrap(), data(json!({"from_a": 1, "from_b": 2})));
 }

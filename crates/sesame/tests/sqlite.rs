@@ -17,29 +17,18 @@ async fn table_matches_djangos_ddl_and_migrations_are_idempotent() {
     let (store, dir) = sqlite_store().await;
     let url = format!("sqlite:{}", dir.path().join("db.sqlite3").display());
     let schema = || async {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = 'django_session' ORDER BY name",
-        )
-        .fetch_all(store.writer_pool())
-        .await
-        .unwrap();
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT sql FROM sqlite_master WHERE tbl_name = 'django_session' ORDER BY name")
+                .fetch_all(store.writer_pool())
+                .await
+                .unwrap();
         rows.into_iter().map(|r| r.0).collect::<Vec<_>>()
     };
     let before = schema().await;
-    assert!(
-        before[0].contains(r#""session_key" varchar(40) NOT NULL PRIMARY KEY"#),
-        "{before:?}"
-    );
-    assert!(
-        before
-            .iter()
-            .any(|s| s.contains("django_session_expire_date_a5c62663")),
-        "{before:?}"
-    );
+    assert!(before[0].contains(r#""session_key" varchar(40) NOT NULL PRIMARY KEY"#), "{before:?}");
+    assert!(before.iter().any(|s| s.contains("django_session_expire_date_a5c62663")), "{before:?}");
     // Connecting again (a second server, the CLI) neither fails nor changes the table.
-    let again = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[]))
-        .await
-        .unwrap();
+    let again = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
     drop(again);
     assert_eq!(schema().await, before);
 }
@@ -51,31 +40,16 @@ async fn an_existing_django_table_is_used_as_it_is() {
     // The table exactly as Django's `migrate` creates it, with a row Django wrote.
     let ddl = "CREATE TABLE \"django_session\" (\"session_key\" varchar(40) NOT NULL PRIMARY KEY, \"session_data\" text NOT NULL, \"expire_date\" datetime NOT NULL);\n\
                CREATE INDEX \"django_session_expire_date_a5c62663\" ON \"django_session\" (\"expire_date\");";
-    let status = std::process::Command::new("sqlite3")
-        .arg(&path)
-        .arg(ddl)
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("sqlite3").arg(&path).arg(ddl).status().unwrap();
     assert!(status.success());
     let codec = sesame::codec::Codec::new(SECRET, &[]);
     let encoded = codec.encode(&data(serde_json::json!({"from": "django"})));
     let insert = format!(
         "INSERT INTO django_session VALUES ('djangowrotethis000000000000000000', '{encoded}', '2999-01-01 00:00:00');"
     );
-    assert!(std::process::Command::new("sqlite3")
-        .arg(&path)
-        .arg(insert)
-        .status()
-        .unwrap()
-        .success());
-    let store = sesame::store::SqliteStore::connect(&format!("sqlite:{}", path.display()), codec)
-        .await
-        .unwrap();
-    let loaded = store
-        .load("djangowrotethis000000000000000000", chrono::Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(std::process::Command::new("sqlite3").arg(&path).arg(insert).status().unwrap().success());
+    let store = sesame::store::SqliteStore::connect(&format!("sqlite:{}", path.display()), codec).await.unwrap();
+    let loaded = store.load("djangowrotethis000000000000000000", chrono::Utc::now()).await.unwrap().unwrap();
     assert_eq!(loaded.data, data(serde_json::json!({"from": "django"})));
 }
 
@@ -83,27 +57,20 @@ async fn an_existing_django_table_is_used_as_it_is() {
 async fn tampered_rows_read_as_empty_and_can_be_overwritten() {
     let (store, _dir) = sqlite_store().await;
     let k = "tampered000000000000000000000000";
-    created(
-        &store,
-        k,
-        &data(serde_json::json!({"user": "alice"})),
-        later(),
+    created(&store, k, &data(serde_json::json!({"user": "alice"})), later()).await;
+    sqlx::query(
+        "UPDATE django_session SET session_data = 'eyJ1c2VyIjoiYWRtaW4ifQ:1r31eq:forged' WHERE session_key = ?1",
     )
-    .await;
-    sqlx::query("UPDATE django_session SET session_data = 'eyJ1c2VyIjoiYWRtaW4ifQ:1r31eq:forged' WHERE session_key = ?1")
-        .bind(k)
-        .execute(store.writer_pool())
-        .await
-        .unwrap();
+    .bind(k)
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
     let loaded = store.load(k, chrono::Utc::now()).await.unwrap().unwrap();
     assert!(loaded.data.is_empty());
     // Django keeps the key and overwrites the bad row on the next save.
     let fresh = data(serde_json::json!({"ok": 1}));
     assert!(matches!(
-        store
-            .save(k, record(&fresh, later()), &loaded.version)
-            .await
-            .unwrap(),
+        store.save(k, record(&fresh, later()), &loaded.version).await.unwrap(),
         sesame::store::Saved::Saved { .. }
     ));
 }
@@ -117,10 +84,7 @@ async fn a_missing_directory_is_a_clear_error() {
     .await
     .unwrap_err();
     let text = format!("{err}: {:?}", std::error::Error::source(&err));
-    assert!(
-        text.contains("database") || text.contains("unable to open"),
-        "{text}"
-    );
+    assert!(text.contains("database") || text.contains("unable to open"), "{text}");
 }
 
 /// Two independent `Sessions` over one database file stand for two server processes: no
@@ -129,9 +93,7 @@ async fn a_missing_directory_is_a_clear_error() {
 async fn no_lost_updates_across_two_processes() {
     let (store_a, dir) = sqlite_store().await;
     let url = format!("sqlite:{}", dir.path().join("db.sqlite3").display());
-    let store_b = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[]))
-        .await
-        .unwrap();
+    let store_b = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
     let a = sesame::Sessions::new(Arc::new(store_a), sesame::Settings::with_secret_key(SECRET));
     let b = sesame::Sessions::new(Arc::new(store_b), sesame::Settings::with_secret_key(SECRET));
     let s = a.open(None);
@@ -140,11 +102,7 @@ async fn no_lost_updates_across_two_processes() {
     let key = s.session_key().unwrap();
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let s = if i % 2 == 0 {
-            a.open(Some(&key))
-        } else {
-            b.open(Some(&key))
-        };
+        let s = if i % 2 == 0 { a.open(Some(&key)) } else { b.open(Some(&key)) };
         tasks.push(tokio::spawn(async move {
             s.insert(&format!("k{i}"), i).await.unwrap();
             s.modify(|d| {

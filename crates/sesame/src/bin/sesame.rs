@@ -12,11 +12,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "sesame",
-    version,
-    about = "Manage Sesame (Django-compatible) sessions"
-)]
+#[command(name = "sesame", version, about = "Manage Sesame (Django-compatible) sessions")]
 struct Cli {
     /// Settings file with a [sessions] table (default: ./Leptos.toml, or $SESAME_SETTINGS).
     #[arg(long, global = true, value_name = "PATH")]
@@ -87,9 +83,7 @@ fn fail(msg: impl Into<String>) -> anyhow::Error {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
     let cli = Cli::parse();
     match run(cli).await {
@@ -109,10 +103,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     if let Some(path) = cli.settings.as_ref().filter(|p| !p.exists()) {
-        bail!(fail(format!(
-            "settings file {} does not exist",
-            path.display()
-        )));
+        bail!(fail(format!("settings file {} does not exist", path.display())));
     }
     let settings = match &cli.settings {
         Some(path) => Settings::load_from(path, |n| std::env::var(n).ok()),
@@ -121,15 +112,12 @@ async fn run(cli: Cli) -> Result<()> {
     .context("invalid settings")?;
     settings.log_secret_source();
     let database = settings.redacted_database_url();
-    let sessions = Sessions::connect_existing(settings)
-        .await
-        .map_err(|e| fail(describe_store_error(&e, &database)))?;
+    let sessions = Sessions::connect_existing(settings).await.map_err(|e| fail(describe_store_error(&e, &database)))?;
     let out = std::io::stdout();
     let mut out = out.lock();
     match cli.command {
         Command::Clearsessions => {
-            let show_progress =
-                std::io::stderr().is_terminal() || std::env::var_os("SESAME_PROGRESS").is_some();
+            let show_progress = std::io::stderr().is_terminal() || std::env::var_os("SESAME_PROGRESS").is_some();
             let progress = move |n: u64| {
                 if show_progress && n > 0 {
                     eprint!("\rdeleted {n} expired sessions…");
@@ -143,25 +131,14 @@ async fn run(cli: Cli) -> Result<()> {
             if show_progress && n > 0 {
                 eprintln!();
             }
-            writeln!(
-                out,
-                "Deleted {n} expired sessions in {:.2} s.",
-                started.elapsed().as_secs_f64()
-            )?;
+            writeln!(out, "Deleted {n} expired sessions in {:.2} s.", started.elapsed().as_secs_f64())?;
         }
         Command::Sessions(SessionsCommand::Get { key: k }) => {
-            let Some(info) = sessions
-                .get(&k)
-                .await
-                .map_err(|e| fail(describe_store_error(&e, &database)))?
-            else {
+            let Some(info) = sessions.get(&k).await.map_err(|e| fail(describe_store_error(&e, &database)))? else {
                 bail!(fail(format!("no session with key {}", key::redact(&k))));
             };
             let data = info.data.map_err(|e| {
-                fail(format!(
-                    "session {} cannot be decoded: {e}; is SECRET_KEY the server's?",
-                    key::redact(&k)
-                ))
+                fail(format!("session {} cannot be decoded: {e}; is SECRET_KEY the server's?", key::redact(&k)))
             })?;
             let doc = serde_json::json!({
                 "session_key": info.key,
@@ -171,34 +148,13 @@ async fn run(cli: Cli) -> Result<()> {
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
-        Command::Sessions(SessionsCommand::List {
-            expired,
-            limit,
-            show_keys,
-        }) => {
-            let rows = sessions
-                .list(expired, limit)
-                .await
-                .map_err(|e| fail(describe_store_error(&e, &database)))?;
-            writeln!(
-                out,
-                "{:<34} {:<27} {:>8}",
-                "SESSION KEY", "EXPIRE DATE (UTC)", "SIZE"
-            )?;
+        Command::Sessions(SessionsCommand::List { expired, limit, show_keys }) => {
+            let rows = sessions.list(expired, limit).await.map_err(|e| fail(describe_store_error(&e, &database)))?;
+            writeln!(out, "{:<34} {:<27} {:>8}", "SESSION KEY", "EXPIRE DATE (UTC)", "SIZE")?;
             let mut undecodable = 0;
             for r in &rows {
-                let shown = if show_keys {
-                    r.key.clone()
-                } else {
-                    key::redact(&r.key)
-                };
-                writeln!(
-                    out,
-                    "{:<34} {:<27} {:>8}",
-                    shown,
-                    r.expire_date.format("%Y-%m-%d %H:%M:%S"),
-                    r.size
-                )?;
+                let shown = if show_keys { r.key.clone() } else { key::redact(&r.key) };
+                writeln!(out, "{:<34} {:<27} {:>8}", shown, r.expire_date.format("%Y-%m-%d %H:%M:%S"), r.size)?;
                 if let Ok(Some(info)) = sessions.get(&r.key).await {
                     undecodable += usize::from(info.data.is_err());
                 }
@@ -211,31 +167,18 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Sessions(SessionsCommand::Delete { key: k }) => {
-            if !sessions
-                .delete(&k)
-                .await
-                .map_err(|e| fail(describe_store_error(&e, &database)))?
-            {
+            if !sessions.delete(&k).await.map_err(|e| fail(describe_store_error(&e, &database)))? {
                 bail!(fail(format!("no session with key {}", key::redact(&k))));
             }
             writeln!(out, "Deleted session {}.", key::redact(&k))?;
         }
         Command::Sessions(SessionsCommand::Count) => {
-            let n = sessions
-                .count()
-                .await
-                .map_err(|e| fail(describe_store_error(&e, &database)))?;
+            let n = sessions.count().await.map_err(|e| fail(describe_store_error(&e, &database)))?;
             writeln!(out, "{n}")?;
         }
         Command::Sessions(SessionsCommand::Decode { data }) => {
-            let decoded = sessions
-                .decode(data.trim())
-                .map_err(|e| fail(format!("cannot decode: {e}")))?;
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&serde_json::Value::Object(decoded))?
-            )?;
+            let decoded = sessions.decode(data.trim()).map_err(|e| fail(format!("cannot decode: {e}")))?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::Value::Object(decoded))?)?;
         }
     }
     Ok(())

@@ -32,11 +32,7 @@ impl MemoryStore {
     }
 
     fn version(&self) -> Version {
-        Version(
-            self.next_version
-                .fetch_add(1, Ordering::Relaxed)
-                .to_string(),
-        )
+        Version(self.next_version.fetch_add(1, Ordering::Relaxed).to_string())
     }
 
     /// Number of records, expired ones included.
@@ -58,10 +54,7 @@ impl SessionStore for MemoryStore {
             .lock()
             .get(key)
             .filter(|e| e.expire_date > now)
-            .map(|e| Loaded {
-                data: e.data.clone(),
-                version: e.version.clone(),
-            }))
+            .map(|e| Loaded { data: e.data.clone(), version: e.version.clone() }))
     }
 
     async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError> {
@@ -72,24 +65,12 @@ impl SessionStore for MemoryStore {
         }
         entries.insert(
             key.to_owned(),
-            Entry {
-                data: record.data.clone(),
-                expire_date: record.expire_date,
-                version: version.clone(),
-            },
+            Entry { data: record.data.clone(), expire_date: record.expire_date, version: version.clone() },
         );
-        Ok(Created::Created {
-            key: key.to_owned(),
-            version,
-        })
+        Ok(Created::Created { key: key.to_owned(), version })
     }
 
-    async fn save(
-        &self,
-        key: &str,
-        record: Record<'_>,
-        expected: &Version,
-    ) -> Result<Saved, StoreError> {
+    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
         let version = self.version();
         let mut entries = self.entries.lock();
         match entries.get_mut(key) {
@@ -97,10 +78,7 @@ impl SessionStore for MemoryStore {
                 e.data = record.data.clone();
                 e.expire_date = record.expire_date;
                 e.version = version.clone();
-                Ok(Saved::Saved {
-                    key: key.to_owned(),
-                    version,
-                })
+                Ok(Saved::Saved { key: key.to_owned(), version })
             }
             _ => Ok(Saved::Conflict),
         }
@@ -130,12 +108,7 @@ impl SessionStore for MemoryStore {
         }))
     }
 
-    async fn list(
-        &self,
-        now: DateTime<Utc>,
-        expired_only: bool,
-        limit: u64,
-    ) -> Result<Vec<Summary>, StoreError> {
+    async fn list(&self, now: DateTime<Utc>, expired_only: bool, limit: u64) -> Result<Vec<Summary>, StoreError> {
         let entries = self.entries.lock();
         let mut rows: Vec<Summary> = entries
             .iter()
@@ -146,11 +119,7 @@ impl SessionStore for MemoryStore {
                 size: serde_json::to_string(&e.data).map_or(0, |s| s.len()),
             })
             .collect();
-        rows.sort_by(|a, b| {
-            a.expire_date
-                .cmp(&b.expire_date)
-                .then_with(|| a.key.cmp(&b.key))
-        });
+        rows.sort_by(|a, b| a.expire_date.cmp(&b.expire_date).then_with(|| a.key.cmp(&b.key)));
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(rows)
     }

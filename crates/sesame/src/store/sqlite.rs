@@ -9,9 +9,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,10 +53,7 @@ impl SqliteStore {
         let base = SqliteConnectOptions::from_str(url)?;
         let path = base.get_filename().to_owned();
         if !create && path.as_os_str() != ":memory:" && !path.exists() {
-            return Err(StoreError::NotFound(format!(
-                "database file {} does not exist",
-                path.display()
-            )));
+            return Err(StoreError::NotFound(format!("database file {} does not exist", path.display())));
         }
         let opts = base
             .create_if_missing(create)
@@ -66,24 +61,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .statement_cache_capacity(64);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(opts.clone())
-            .await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(opts.clone()).await?;
         if create {
             sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         }
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2);
-        let reader = SqlitePoolOptions::new()
-            .max_connections(readers)
-            .connect_with(opts.read_only(true))
-            .await?;
-        Ok(Self {
-            reader,
-            writer,
-            codec,
-        })
+        let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(opts.read_only(true)).await?;
+        Ok(Self { reader, writer, codec })
     }
 
     /// The codec rows are encoded with.
@@ -118,13 +102,12 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, StoreError> {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2",
-        )
-        .bind(key)
-        .bind(format_datetime(now))
-        .fetch_optional(&self.reader)
-        .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2")
+                .bind(key)
+                .bind(format_datetime(now))
+                .fetch_optional(&self.reader)
+                .await?;
         Ok(row.map(|(raw,)| {
             let data = match self.codec.decode(&raw) {
                 Ok(decoded) => decoded.data,
@@ -140,28 +123,21 @@ impl SessionStore for SqliteStore {
 
     async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError> {
         let encoded = self.codec.encode(record.data);
-        let result = sqlx::query("INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?1, ?2, ?3)")
-            .bind(key)
-            .bind(&encoded)
-            .bind(format_datetime(record.expire_date))
-            .execute(&self.writer)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?1, ?2, ?3)")
+                .bind(key)
+                .bind(&encoded)
+                .bind(format_datetime(record.expire_date))
+                .execute(&self.writer)
+                .await;
         match result {
-            Ok(_) => Ok(Created::Created {
-                key: key.to_owned(),
-                version: Version(encoded),
-            }),
+            Ok(_) => Ok(Created::Created { key: key.to_owned(), version: Version(encoded) }),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Created::KeyTaken),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn save(
-        &self,
-        key: &str,
-        record: Record<'_>,
-        expected: &Version,
-    ) -> Result<Saved, StoreError> {
+    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
         let encoded = self.codec.encode(record.data);
         let done = sqlx::query(
             "UPDATE django_session SET session_data = ?1, expire_date = ?2 WHERE session_key = ?3 AND session_data = ?4",
@@ -173,29 +149,22 @@ impl SessionStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(if done.rows_affected() == 1 {
-            Saved::Saved {
-                key: key.to_owned(),
-                version: Version(encoded),
-            }
+            Saved::Saved { key: key.to_owned(), version: Version(encoded) }
         } else {
             Saved::Conflict
         })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM django_session WHERE session_key = ?1")
-            .bind(key)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query("DELETE FROM django_session WHERE session_key = ?1").bind(key).execute(&self.writer).await?;
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = ?1")
-                .bind(key)
-                .fetch_optional(&self.reader)
-                .await?;
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = ?1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
         Ok(row.is_some())
     }
 
@@ -231,12 +200,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn inspect(&self, key: &str) -> Result<Option<Inspected>, StoreError> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT session_data, expire_date FROM django_session WHERE session_key = ?1",
-        )
-        .bind(key)
-        .fetch_optional(&self.reader)
-        .await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT session_data, expire_date FROM django_session WHERE session_key = ?1")
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?;
         row.map(|(raw, expire)| {
             Ok(Inspected {
                 data: self.codec.decode(&raw).map(|d| d.data),
@@ -247,12 +215,7 @@ impl SessionStore for SqliteStore {
         .transpose()
     }
 
-    async fn list(
-        &self,
-        now: DateTime<Utc>,
-        expired_only: bool,
-        limit: u64,
-    ) -> Result<Vec<Summary>, StoreError> {
+    async fn list(&self, now: DateTime<Utc>, expired_only: bool, limit: u64) -> Result<Vec<Summary>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // expire_date <= now: the same boundary load() uses (a row is live while > now).
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
@@ -266,19 +229,13 @@ impl SessionStore for SqliteStore {
         .await?;
         rows.into_iter()
             .map(|(key, expire, size)| {
-                Ok(Summary {
-                    key,
-                    expire_date: parse_datetime(&expire)?,
-                    size: usize::try_from(size).unwrap_or(0),
-                })
+                Ok(Summary { key, expire_date: parse_datetime(&expire)?, size: usize::try_from(size).unwrap_or(0) })
             })
             .collect()
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM django_session")
-            .fetch_one(&self.reader)
-            .await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM django_session").fetch_one(&self.reader).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
@@ -296,9 +253,6 @@ mod tests {
         assert_eq!(format_datetime(dt2), "2026-12-10 02:19:59.123456");
         assert_eq!(parse_datetime("2026-12-10 02:19:59").unwrap(), dt);
         assert_eq!(parse_datetime("2026-12-10 02:19:59.123456").unwrap(), dt2);
-        assert!(
-            format_datetime(dt) < format_datetime(dt2),
-            "text order is time order"
-        );
+        assert!(format_datetime(dt) < format_datetime(dt2), "text order is time order");
     }
 }

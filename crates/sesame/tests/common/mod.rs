@@ -21,11 +21,7 @@ pub struct Counting<S> {
 
 impl<S> Counting<S> {
     pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            loads: AtomicUsize::new(0),
-            writes: AtomicUsize::new(0),
-        }
+        Self { inner, loads: AtomicUsize::new(0), writes: AtomicUsize::new(0) }
     }
     pub fn loads(&self) -> usize {
         self.loads.load(Ordering::SeqCst)
@@ -45,12 +41,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.create(key, record).await
     }
-    async fn save(
-        &self,
-        key: &str,
-        record: Record<'_>,
-        expected: &Version,
-    ) -> Result<Saved, StoreError> {
+    async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.save(key, record, expected).await
     }
@@ -75,9 +66,7 @@ impl<S: SessionStore> SessionStore for Counting<S> {
 pub async fn sqlite_store() -> (sesame::store::SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("db.sqlite3").display());
-    let store = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[]))
-        .await
-        .unwrap();
+    let store = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
     (store, dir)
 }
 
@@ -107,92 +96,41 @@ pub async fn created(store: &dyn SessionStore, key: &str, d: &Data, exp: DateTim
 // ---- The conformance suite: every store passes exactly these. ----
 
 pub async fn create_then_load(store: Arc<dyn SessionStore>) {
-    let d = data(
-        serde_json::json!({"id": 1, "name": "root", "nested": {"a": [1, 2.5, null, true]}, "u": "Zoë 中文 😀"}),
-    );
+    let d =
+        data(serde_json::json!({"id": 1, "name": "root", "nested": {"a": [1, 2.5, null, true]}, "u": "Zoë 中文 😀"}));
     let v = created(&*store, "conformance0000000000000000000001", &d, later()).await;
-    let loaded = store
-        .load("conformance0000000000000000000001", Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let loaded = store.load("conformance0000000000000000000001", Utc::now()).await.unwrap().unwrap();
     assert_eq!(loaded.data, d);
     assert_eq!(loaded.version, v);
-    assert!(store
-        .exists("conformance0000000000000000000001")
-        .await
-        .unwrap());
-    assert!(store
-        .load("conformance0000000000000000000404", Utc::now())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(!store
-        .exists("conformance0000000000000000000404")
-        .await
-        .unwrap());
+    assert!(store.exists("conformance0000000000000000000001").await.unwrap());
+    assert!(store.load("conformance0000000000000000000404", Utc::now()).await.unwrap().is_none());
+    assert!(!store.exists("conformance0000000000000000000404").await.unwrap());
 }
 
 pub async fn create_never_overwrites(store: Arc<dyn SessionStore>) {
     let first = data(serde_json::json!({"owner": "first"}));
-    created(
-        &*store,
-        "conformance0000000000000000000002",
-        &first,
-        later(),
-    )
-    .await;
+    created(&*store, "conformance0000000000000000000002", &first, later()).await;
     let second = data(serde_json::json!({"owner": "second"}));
-    let r = store
-        .create(
-            "conformance0000000000000000000002",
-            record(&second, later()),
-        )
-        .await
-        .unwrap();
+    let r = store.create("conformance0000000000000000000002", record(&second, later())).await.unwrap();
     assert!(matches!(r, Created::KeyTaken));
-    let loaded = store
-        .load("conformance0000000000000000000002", Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let loaded = store.load("conformance0000000000000000000002", Utc::now()).await.unwrap().unwrap();
     assert_eq!(loaded.data, first);
 }
 
 pub async fn save_never_creates(store: Arc<dyn SessionStore>) {
     let d = data(serde_json::json!({"x": 1}));
     let v = created(&*store, "conformance0000000000000000000003", &d, later()).await;
-    store
-        .delete("conformance0000000000000000000003")
-        .await
-        .unwrap();
-    let r = store
-        .save("conformance0000000000000000000003", record(&d, later()), &v)
-        .await
-        .unwrap();
-    assert!(
-        matches!(r, Saved::Conflict),
-        "saving a deleted session must not bring it back"
-    );
-    assert!(store
-        .load("conformance0000000000000000000003", Utc::now())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(!store
-        .exists("conformance0000000000000000000003")
-        .await
-        .unwrap());
+    store.delete("conformance0000000000000000000003").await.unwrap();
+    let r = store.save("conformance0000000000000000000003", record(&d, later()), &v).await.unwrap();
+    assert!(matches!(r, Saved::Conflict), "saving a deleted session must not bring it back");
+    assert!(store.load("conformance0000000000000000000003", Utc::now()).await.unwrap().is_none());
+    assert!(!store.exists("conformance0000000000000000000003").await.unwrap());
 }
 
 pub async fn save_is_compare_and_set(store: Arc<dyn SessionStore>) {
     let k = "conformance0000000000000000000004";
     let v1 = created(&*store, k, &data(serde_json::json!({"n": 1})), later()).await;
-    let v2 = match store
-        .save(k, record(&data(serde_json::json!({"n": 2})), later()), &v1)
-        .await
-        .unwrap()
-    {
+    let v2 = match store.save(k, record(&data(serde_json::json!({"n": 2})), later()), &v1).await.unwrap() {
         Saved::Saved { key, version } => {
             assert_eq!(key, k);
             version
@@ -200,14 +138,8 @@ pub async fn save_is_compare_and_set(store: Arc<dyn SessionStore>) {
         Saved::Conflict => panic!("save at the loaded version must succeed"),
     };
     assert_ne!(v1, v2);
-    let stale = store
-        .save(k, record(&data(serde_json::json!({"n": 99})), later()), &v1)
-        .await
-        .unwrap();
-    assert!(
-        matches!(stale, Saved::Conflict),
-        "a stale version must not overwrite"
-    );
+    let stale = store.save(k, record(&data(serde_json::json!({"n": 99})), later()), &v1).await.unwrap();
+    assert!(matches!(stale, Saved::Conflict), "a stale version must not overwrite");
     let loaded = store.load(k, Utc::now()).await.unwrap().unwrap();
     assert_eq!(loaded.data, data(serde_json::json!({"n": 2})));
     assert_eq!(loaded.version, v2);
@@ -215,18 +147,9 @@ pub async fn save_is_compare_and_set(store: Arc<dyn SessionStore>) {
 
 pub async fn expired_records_are_invisible(store: Arc<dyn SessionStore>) {
     let k = "conformance0000000000000000000005";
-    created(
-        &*store,
-        k,
-        &data(serde_json::json!({"old": true})),
-        earlier(),
-    )
-    .await;
+    created(&*store, k, &data(serde_json::json!({"old": true})), earlier()).await;
     assert!(store.load(k, Utc::now()).await.unwrap().is_none());
-    assert!(
-        store.exists(k).await.unwrap(),
-        "exists() sees expired rows, as Django's does"
-    );
+    assert!(store.exists(k).await.unwrap(), "exists() sees expired rows, as Django's does");
 }
 
 pub async fn delete_is_idempotent(store: Arc<dyn SessionStore>) {
@@ -240,13 +163,7 @@ pub async fn delete_is_idempotent(store: Arc<dyn SessionStore>) {
 pub async fn clear_expired_removes_exactly_the_expired(store: Arc<dyn SessionStore>) {
     for i in 0..30 {
         let exp = if i % 3 == 0 { earlier() } else { later() };
-        created(
-            &*store,
-            &format!("sweep{i:027}"),
-            &data(serde_json::json!({"i": i})),
-            exp,
-        )
-        .await;
+        created(&*store, &format!("sweep{i:027}"), &data(serde_json::json!({"i": i})), exp).await;
     }
     let removed = store.clear_expired(Utc::now()).await.unwrap();
     assert_eq!(removed, 10);
@@ -259,9 +176,7 @@ pub async fn clear_expired_removes_exactly_the_expired(store: Arc<dyn SessionSto
 
 pub async fn large_values_round_trip(store: Arc<dyn SessionStore>) {
     let k = "conformance0000000000000000000007";
-    let big: String = (0..200_000)
-        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
-        .collect();
+    let big: String = (0..200_000).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
     let d = data(serde_json::json!({"big": big, "list": (0..1000).collect::<Vec<_>>()}));
     created(&*store, k, &d, later()).await;
     assert_eq!(store.load(k, Utc::now()).await.unwrap().unwrap().data, d);
@@ -297,16 +212,8 @@ pub async fn no_lost_updates(store: Arc<dyn SessionStore>) {
     let check = sessions.open(Some(&key));
     assert_eq!(check.get::<i64>("count").await.unwrap(), Some(200));
     for i in 0..200 {
-        assert_eq!(
-            check.get::<i64>(&format!("k{i}")).await.unwrap(),
-            Some(i),
-            "k{i} lost"
-        );
-        assert_eq!(
-            check.get::<i64>(&format!("after{i}")).await.unwrap(),
-            Some(i),
-            "after{i} lost"
-        );
+        assert_eq!(check.get::<i64>(&format!("k{i}")).await.unwrap(), Some(i), "k{i} lost");
+        assert_eq!(check.get::<i64>(&format!("after{i}")).await.unwrap(), Some(i), "after{i} lost");
     }
 }
 
