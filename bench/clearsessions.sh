@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Scale benchmark for `sesame clearsessions` (issue: sessions API and clearsessions):
+#   1. seeds ROWS (default 1,000,000) expired sessions, Django-encoded, into a fresh SQLite
+#      django_session table, beside one live session;
+#   2. runs the tutorial server on that database under a steady load of session requests
+#      (reads of the live session and exact counter increments, i.e. writes);
+#   3. runs `sesame clearsessions` while the load goes on, and reports how long the sweep took
+#      and the p50/p99 latency of the server's requests before (idle) and during the sweep.
+# Usage: bench/clearsessions.sh [ROWS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROWS="${1:-1000000}"
+PORT="${PORT:-8611}"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+cargo build -q --release -p sesame --features cli --example tutorial --bin sesame
+cargo build -q --release -p sesame-bench --bin loadgen
+BIN="$CARGO_TARGET_DIR/release"
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+export DATABASE_URL="sqlite:$WORK/db.sqlite3" SECRET_KEY="bench-secret-key" RUST_LOG=warn
+(cd "$WORK" && exec "$BIN/examples/tutorial" --addr "127.0.0.1:$PORT") &
+SERVER_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/plain/" >/dev/null && break; sleep 0.1; done
+
+COOKIE="$(curl -s -o /dev/null -D - "http://127.0.0.1:$PORT/save-session-data/" | tr -d '\r' \
+  | sed -n 's/^set-cookie: \(sessionid=[a-z0-9]*\).*/\1/Ip')"
+DATA="$(sqlite3 "$WORK/db.sqlite3" 'SELECT session_data FROM django_session LIMIT 1')"
+echo "seeding $ROWS expired sessions..."
+t0=$(date +%s.%N)
+sqlite3 "$WORK/db.sqlite3" "PRAGMA journal_mode=WAL;
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $ROWS)
+INSERT INTO django_session (session_key, session_data, expire_date)
+SELECT printf('expired%025d', x), '$DATA', datetime('2020-01-01', '+' || (x % 86400) || ' seconds') FROM c;
+PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+echo "seeded in $(echo "$(date +%s.%N) - $t0" | bc) s; rows: $(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')"
+
+LOAD_SECONDS="${LOAD_SECONDS:-25}"
+"$BIN/loadgen" --url "http://127.0.0.1:$PORT/access-session-data/" --cookie "$COOKIE" --connections 2 \
+  --duration "$LOAD_SECONDS" --samples "$WORK/read.csv" > "$WORK/read.out" &
+READ_PID=$!
+"$BIN/loadgen" --url "http://127.0.0.1:$PORT/counter/" --cookie "$COOKIE" --connections 2 \
+  --duration "$LOAD_SECONDS" --samples "$WORK/write.csv" > "$WORK/write.out" &
+WRITE_PID=$!
+sleep 5   # idle window: load without the sweep
+SWEEP_START=$(date +%s%6N)
+(cd "$WORK" && "$BIN/sesame" clearsessions)
+SWEEP_END=$(date +%s%6N)
+wait "$READ_PID" "$WRITE_PID"
+LEFT=$(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')
+COUNT=$(curl -s -b "$COOKIE" "http://127.0.0.1:$PORT/counter/")
+
+python3 - "$WORK" "$SWEEP_START" "$SWEEP_END" "$LEFT" "$COUNT" <<'PY'
+import sys
+work, t0, t1, left, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[round((len(xs) - 1) * p)] / 1000 if xs else float("nan")
+print(f"sweep: {(t1 - t0) / 1e6:.2f} s; rows left: {left} (the live session); counter now {count}")
+for name in ("read", "write"):
+    rows = [tuple(map(int, l.split(","))) for l in open(f"{work}/{name}.csv")]
+    idle = [lat for at, lat, st in rows if at < t0 - 500_000 and at > t0 - 4_500_000]
+    during = [lat for at, lat, st in rows if t0 <= at <= t1]
+    errors = sum(1 for _, _, st in rows if st >= 400)
+    ratio = pct(during, .99) / pct(idle, .99)
+    print(f"{name:5}: idle p50 {pct(idle,.5):.2f} ms p99 {pct(idle,.99):.2f} ms ({len(idle)} req) | "
+          f"during sweep p50 {pct(during,.5):.2f} ms p99 {pct(during,.99):.2f} ms ({len(during)} req) | "
+          f"p99 ratio {ratio:.2f}x | errors {errors}")
+PY
