@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Memory benchmark: the tutorial server over a SQLite table of ROWS (default 1,000,000) live
+# sessions, under wrk load that reads random sessions and writes new ones; reports the server's
+# peak RSS (VmHWM) and its RSS at the end.
+# Usage: bench/memory.sh [ROWS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROWS="${1:-1000000}"
+PORT="${PORT:-8612}"
+DURATION="${DURATION:-15}"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+cargo build -q --release -p sesame --example tutorial
+BIN="$CARGO_TARGET_DIR/release"
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+export DATABASE_URL="sqlite:$WORK/db.sqlite3" SECRET_KEY="bench-secret-key" RUST_LOG=warn
+(cd "$WORK" && exec "$BIN/examples/tutorial" --addr "127.0.0.1:$PORT") &
+SERVER_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/plain/" >/dev/null && break; sleep 0.1; done
+curl -s -o /dev/null "http://127.0.0.1:$PORT/save-session-data/"
+DATA="$(sqlite3 "$WORK/db.sqlite3" 'SELECT session_data FROM django_session LIMIT 1')"
+sqlite3 "$WORK/db.sqlite3" "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $ROWS)
+INSERT INTO django_session SELECT printf('live%028d', x), '$DATA', '2999-01-01 00:00:00' FROM c;
+PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+echo "sessions stored: $(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')"
+echo "server RSS before load: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER_PID/status)"
+cat > "$WORK/random.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/access-session-data/", {["Cookie"] = string.format("sessionid=live%028d", math.random(1, $ROWS))})
+end
+LUA
+wrk -t1 -c16 -d"${DURATION}s" -s "$WORK/random.lua" "http://127.0.0.1:$PORT" | grep -E "Requests/sec|Non-2xx" &
+wrk -t1 -c16 -d"${DURATION}s" "http://127.0.0.1:$PORT/save-session-data/" | grep -E "Requests/sec|Non-2xx" &
+wait %2 %3 2>/dev/null || wait
+echo "sessions after: $(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')"
+echo "server RSS after load: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER_PID/status); peak (VmHWM): $(awk '/VmHWM/ {print $2, $3}' /proc/$SERVER_PID/status)"
