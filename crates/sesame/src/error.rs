@@ -16,27 +16,35 @@ pub enum Error {
     /// The session was used outside a request handled by `SessionLayer`.
     #[error("no session in this request: is SessionLayer installed?")]
     MissingLayer,
-    /// The session data is larger than the store accepts.
-    #[error("session data is too large: {size} bytes, limit {limit}")]
-    TooLarge {
-        /// Encoded size.
-        size: usize,
-        /// The store's limit.
-        limit: usize,
-    },
 }
 
 /// A failure inside a store backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A database error (connection, query, migration).
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error")]
     Database(#[from] sqlx::Error),
     /// Migrations could not be applied.
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A Redis error (connection, command, script).
+    #[cfg(feature = "redis")]
+    #[error("redis error")]
+    Redis(#[from] redis::RedisError),
+    /// A file-system error of the file engine.
+    #[error("session file error")]
+    Io(#[from] std::io::Error),
+    /// The encoded session does not fit where the engine keeps it (the signed-cookie engine:
+    /// browsers drop cookies over about 4 kB, which would silently lose the session).
+    #[error("session data is too large for this engine: {size} bytes, limit {limit}")]
+    TooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The engine's limit in bytes.
+        limit: usize,
+    },
     /// A stored `expire_date` could not be parsed.
     #[error("unreadable expire_date {0:?}")]
     BadExpireDate(String),
@@ -46,6 +54,9 @@ pub enum StoreError {
     /// Could not find a free key after several attempts (the RNG is broken or the store lies).
     #[error("could not allocate a unique session key")]
     KeyExhausted,
+    /// A session key (or a name built from one) that a store refuses to use.
+    #[error("invalid session key or file name: {0}")]
+    InvalidKey(String),
     /// The settings name a store this build does not have.
     #[error("unsupported store: {0}")]
     Unsupported(String),

@@ -20,7 +20,7 @@ use tower_service::Service;
 
 use crate::session::{Session, Shared};
 use crate::settings::SameSite;
-use crate::{Error, Sessions};
+use crate::{Error, Sessions, StoreError};
 
 /// Adds a [`Session`] to every request and saves it after the response.
 ///
@@ -153,7 +153,19 @@ async fn finish<B: Default>(shared: &Shared, session: &Session, cookie_present: 
         let expires = cookie::time::OffsetDateTime::now_utc() + cookie::time::Duration::seconds(age);
         c.set_expires(expires);
     }
-    append_header(res, SET_COOKIE, &c.encoded().to_string());
+    append_header(res, SET_COOKIE, &cookie_header(&c));
+}
+
+/// The `Set-Cookie` value: as is when the value is made of RFC 6265 cookie-octets (session
+/// keys; the signed-cookie engine's `payload:timestamp:signature`, which Django sends and
+/// reads with its colons unescaped), percent-encoded otherwise.
+fn cookie_header(c: &Cookie<'_>) -> String {
+    let plain = c.value().bytes().all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E));
+    if plain {
+        c.to_string()
+    } else {
+        c.encoded().to_string()
+    }
 }
 
 fn base_cookie(settings: &crate::Settings, value: String) -> Cookie<'static> {
@@ -219,6 +231,12 @@ fn error_response<B: Default>(e: &Error) -> Response<B> {
         Error::Interrupted => {
             tracing::info!("session deleted by a concurrent request; not saving it (400)");
             StatusCode::BAD_REQUEST
+        }
+        Error::Store(StoreError::TooLarge { size, limit }) => {
+            // A cookie this large would be dropped by the browser, losing the session
+            // silently: refuse it loudly instead.
+            tracing::error!(size, limit, "session too large for SESSION_ENGINE; not saved (store less in the session, or use a server-side engine)");
+            StatusCode::INTERNAL_SERVER_ERROR
         }
         other => {
             tracing::error!(error = %other, source = ?std::error::Error::source(other), "could not save the session");

@@ -79,23 +79,93 @@ pub(crate) async fn open_store(settings: &Settings, create: bool) -> Result<Arc<
     let codec = codec::Codec::new(&settings.secret_key, &settings.secret_key_fallbacks);
     match settings.session_engine {
         Engine::Memory => Ok(Arc::new(store::MemoryStore::new())),
-        #[cfg(feature = "sqlite")]
-        Engine::Db if settings.database_url.starts_with("sqlite:") => {
-            let url = &settings.database_url;
-            Ok(Arc::new(if create {
-                store::SqliteStore::connect(url, codec).await?
-            } else {
-                store::SqliteStore::connect_existing(url, codec).await?
-            }))
+        Engine::Db => open_db(settings, codec, create).await,
+        #[cfg(feature = "redis")]
+        Engine::Cache => {
+            let prefix = format!(":1:{}", settings.session_cache_key_prefix);
+            Ok(Arc::new(store::RedisStore::connect(&settings.redis_url, prefix, codec).await?))
         }
-        Engine::Db => Err(StoreError::Unsupported(format!(
-            "DATABASE_URL {:?}: this build supports sqlite: URLs",
-            settings.redacted_database_url()
+        #[cfg(feature = "cached-db")]
+        Engine::CachedDb => {
+            let db = open_db(settings, codec.clone(), create).await?;
+            // Django keys cached_db entries under its own prefix; a configured
+            // SESSION_CACHE_KEY_PREFIX replaces it.
+            let prefix = if settings.session_cache_key_prefix == settings::DEFAULT_CACHE_KEY_PREFIX {
+                store::redis::CACHED_DB_PREFIX.to_owned()
+            } else {
+                format!(":1:{}", settings.session_cache_key_prefix)
+            };
+            let store =
+                store::CachedDbStore::new(db, &settings.redis_url, prefix, codec, settings.session_cookie_age)?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "file")]
+        Engine::File => Ok(Arc::new(store::FileStore::open(
+            &settings.session_file_path,
+            &settings.session_cookie_name,
+            codec,
+            settings.session_cookie_age,
+            create,
+        )?)),
+        #[cfg(feature = "signed-cookies")]
+        Engine::SignedCookies => Ok(Arc::new(store::SignedCookieStore::new(
+            &settings.secret_key,
+            &settings.secret_key_fallbacks,
+            settings.session_cookie_age,
+        ))),
+        #[allow(unreachable_patterns)]
+        other => Err(StoreError::Unsupported(format!(
+            "SESSION_ENGINE {:?} is not available in this build (enable the sesame feature {})",
+            other.name(),
+            engine_feature(other)
         ))
         .into()),
-        other => {
-            let _ = codec;
-            Err(StoreError::Unsupported(format!("SESSION_ENGINE {other:?} is not available in this build")).into())
-        }
     }
+}
+
+/// The cargo feature that provides an engine.
+fn engine_feature(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Db => "sqlite or postgres",
+        Engine::Cache => "redis",
+        Engine::CachedDb => "cached-db",
+        Engine::File => "file",
+        Engine::SignedCookies => "signed-cookies",
+        Engine::Memory => "(none)",
+    }
+}
+
+/// The database engine `DATABASE_URL` names (SQLite or PostgreSQL).
+async fn open_db(settings: &Settings, codec: codec::Codec, create: bool) -> Result<Arc<dyn SessionStore>> {
+    let url = settings.database_url.as_str();
+    let _ = (url, &codec, create); // unused when no database feature is enabled
+    #[cfg(feature = "sqlite")]
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(if create {
+            store::SqliteStore::connect(url, codec).await?
+        } else {
+            store::SqliteStore::connect_existing(url, codec).await?
+        }));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(if create {
+            store::PostgresStore::connect(url, codec).await?
+        } else {
+            store::PostgresStore::connect_existing(url, codec).await?
+        }));
+    }
+    let supported: &[&str] = &[
+        #[cfg(feature = "sqlite")]
+        "sqlite:",
+        #[cfg(feature = "postgres")]
+        "postgres://",
+    ];
+    Err(StoreError::Unsupported(format!(
+        "DATABASE_URL {:?} (SESSION_ENGINE {:?}): this build supports {} URLs",
+        settings.redacted_database_url(),
+        settings.session_engine.name(),
+        if supported.is_empty() { "no database".to_owned() } else { supported.join(" and ") }
+    ))
+    .into())
 }

@@ -26,6 +26,9 @@ pub enum SameSite {
     None,
 }
 
+/// Django's key prefix for the `cache` engine (the default `SESSION_CACHE_KEY_PREFIX`).
+pub const DEFAULT_CACHE_KEY_PREFIX: &str = "django.contrib.sessions.cache";
+
 /// Which storage engine holds the sessions (`SESSION_ENGINE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -44,6 +47,18 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Django's short name (`cached_db`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Db => "db",
+            Engine::Cache => "cache",
+            Engine::CachedDb => "cached_db",
+            Engine::File => "file",
+            Engine::SignedCookies => "signed_cookies",
+            Engine::Memory => "memory",
+        }
+    }
+
     /// Parse a short name (`db`) or Django's dotted path
     /// (`django.contrib.sessions.backends.db`).
     pub fn parse(s: &str) -> Option<Engine> {
@@ -144,7 +159,10 @@ pub struct Settings {
     pub session_engine: Engine,
     /// `SESSION_FILE_PATH` for the file engine (the system temp dir, as in Django).
     pub session_file_path: PathBuf,
-    /// `SESSION_CACHE_ALIAS`-like key prefix for the cache engines.
+    /// Key prefix for the cache engines (Sesame's `SESSION_CACHE_KEY_PREFIX`, Django's
+    /// `cache_key_prefix`). Redis keys are `:1:` + this + the session key, Django's cache key
+    /// scheme with its default `KEY_PREFIX` and `VERSION`. Left at its default, the `cached_db`
+    /// engine uses Django's `django.contrib.sessions.cached_db` instead.
     pub session_cache_key_prefix: String,
     /// `SESSION_CLEAR_EXPIRED_INTERVAL`: seconds between background sweeps of expired
     /// sessions in the server (none: off, as in Django).
@@ -175,7 +193,7 @@ impl Default for Settings {
             session_expire_at_browser_close: false,
             session_engine: Engine::Db,
             session_file_path: std::env::temp_dir(),
-            session_cache_key_prefix: "django.contrib.sessions.cache".into(),
+            session_cache_key_prefix: DEFAULT_CACHE_KEY_PREFIX.into(),
             session_clear_expired_interval: None,
             secret_key: String::new(),
             secret_key_fallbacks: Vec::new(),

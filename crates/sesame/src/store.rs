@@ -17,11 +17,31 @@ use chrono::{DateTime, Utc};
 
 use crate::{error::StoreError, Data};
 
+#[cfg(feature = "cached-db")]
+pub mod cached_db;
+#[cfg(feature = "file")]
+pub mod file;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "signed-cookies")]
+pub mod signed_cookies;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "cached-db")]
+pub use cached_db::CachedDbStore;
+#[cfg(feature = "file")]
+pub use file::FileStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
+#[cfg(feature = "signed-cookies")]
+pub use signed_cookies::SignedCookieStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

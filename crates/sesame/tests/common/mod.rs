@@ -217,8 +217,36 @@ pub async fn no_lost_updates(store: Arc<dyn SessionStore>) {
     }
 }
 
+// ---- Variants for stores whose records expire by TTL (Redis): an expired record is gone,
+// not kept until a sweep, so `exists` is false and `clear_expired` has nothing to do. ----
+
+pub async fn expired_records_vanish(store: Arc<dyn SessionStore>) {
+    let k = "conformance0000000000000000000005";
+    created(&*store, k, &data(serde_json::json!({"old": true})), earlier()).await;
+    assert!(store.load(k, Utc::now()).await.unwrap().is_none());
+    assert!(!store.exists(k).await.unwrap(), "an expired record is gone");
+    // A live record is invisible to a load at a later `now` (a test clock ahead of Redis).
+    let live = "conformance0000000000000000000015";
+    created(&*store, live, &data(serde_json::json!({"x": 1})), Utc::now() + TimeDelta::minutes(5)).await;
+    assert!(store.load(live, Utc::now()).await.unwrap().is_some());
+    assert!(store.load(live, Utc::now() + TimeDelta::minutes(6)).await.unwrap().is_none());
+}
+
+pub async fn clear_expired_is_left_to_the_ttl(store: Arc<dyn SessionStore>) {
+    for i in 0..30 {
+        let exp = if i % 3 == 0 { earlier() } else { later() };
+        created(&*store, &format!("sweep{i:027}"), &data(serde_json::json!({"i": i})), exp).await;
+    }
+    assert_eq!(store.clear_expired(Utc::now()).await.unwrap(), 0);
+    for i in 0..30 {
+        let loaded = store.load(&format!("sweep{i:027}"), Utc::now()).await.unwrap();
+        assert_eq!(loaded.is_some(), i % 3 != 0, "row {i}");
+    }
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a store made by `$make`
-/// (an async expression giving `(Arc<dyn SessionStore>, guard)`).
+/// (an async expression giving `(Arc<dyn SessionStore>, guard)`). `store_conformance!(ttl
+/// make())` is the same suite for stores whose records expire by TTL instead of a sweep.
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {
@@ -226,6 +254,12 @@ macro_rules! store_conformance {
             create_then_load, create_never_overwrites, save_never_creates, save_is_compare_and_set,
             expired_records_are_invisible, delete_is_idempotent,
             clear_expired_removes_exactly_the_expired, large_values_round_trip, no_lost_updates);
+    };
+    (ttl $make:expr) => {
+        $crate::store_conformance!(@tests $make;
+            create_then_load, create_never_overwrites, save_never_creates, save_is_compare_and_set,
+            expired_records_vanish, delete_is_idempotent,
+            clear_expired_is_left_to_the_ttl, large_values_round_trip, no_lost_updates);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -236,4 +270,127 @@ macro_rules! store_conformance {
             }
         )*
     };
+}
+
+/// 200 concurrent increments split between two `Sessions` over one shared store (two server
+/// processes): the counter ends at 200 and every request's own key survives.
+pub async fn two_process_increments(a: &sesame::Sessions, b: &sesame::Sessions) {
+    let s = a.open(None);
+    s.insert("seed", 1).await.unwrap();
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = if i % 2 == 0 { a.open(Some(&key)) } else { b.open(Some(&key)) };
+        tasks.push(tokio::spawn(async move {
+            s.insert(&format!("k{i}"), i).await.unwrap();
+            s.modify(|d| {
+                let n = d.get("count").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+                d.insert("count".into(), n.into());
+            })
+            .await
+            .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for sessions in [a, b] {
+        let check = sessions.open(Some(&key));
+        assert_eq!(check.get::<i64>("count").await.unwrap(), Some(200));
+        for i in 0..200 {
+            assert_eq!(check.get::<i64>(&format!("k{i}")).await.unwrap(), Some(i), "k{i} lost");
+        }
+    }
+}
+
+// ---- Real servers: PostgreSQL and Redis on this machine, isolated per test. ----
+
+/// A random lowercase name part, for schemas and key prefixes.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}_{}", &sesame::key::generate()[..16])
+}
+
+/// Where the tests' PostgreSQL is: `SESAME_TEST_PG_URL`, else the machine's trust-auth server.
+pub fn pg_url() -> String {
+    std::env::var("SESAME_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Where the tests' Redis is: `SESAME_TEST_REDIS_URL`, else the machine's server.
+pub fn redis_url() -> String {
+    std::env::var("SESAME_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A PostgreSQL schema of its own for one test (nextest runs tests as parallel processes):
+/// created on [`PgSchema::new`], dropped with everything in it when the guard is dropped.
+#[cfg(feature = "postgres")]
+pub struct PgSchema {
+    pub name: String,
+}
+
+#[cfg(feature = "postgres")]
+impl PgSchema {
+    pub async fn new() -> Self {
+        use sqlx::Connection;
+        let name = unique("sesame_test");
+        let mut admin = sqlx::PgConnection::connect(&pg_url()).await.expect("PostgreSQL on 127.0.0.1:5432");
+        // `name` is generated here from [a-z0-9_], never user input.
+        sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut admin).await.unwrap();
+        PgSchema { name }
+    }
+
+    /// Connection options whose `search_path` is this schema only.
+    pub fn options(&self) -> sqlx::postgres::PgConnectOptions {
+        use std::str::FromStr;
+        sqlx::postgres::PgConnectOptions::from_str(&pg_url()).unwrap().options([("search_path", self.name.as_str())])
+    }
+
+    pub async fn store(&self) -> sesame::store::PostgresStore {
+        sesame::store::PostgresStore::connect_with(self.options(), sesame::codec::Codec::new(SECRET, &[]), true)
+            .await
+            .unwrap()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&pg_url()).await {
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).execute(&mut admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A Redis key prefix of its own for one test; its keys are deleted when the guard drops.
+#[cfg(feature = "redis")]
+pub struct RedisPrefix {
+    pub prefix: String,
+}
+
+#[cfg(feature = "redis")]
+impl RedisPrefix {
+    pub fn new() -> Self {
+        RedisPrefix { prefix: format!(":1:{}:", unique("sesame-test")) }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else { return };
+        let Ok(mut conn) = client.get_connection() else { return };
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query(&mut conn).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
 }
