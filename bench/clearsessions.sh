@@ -47,7 +47,13 @@ READ_PID=$!
 WRITE_PID=$!
 sleep 5   # idle window: load without the sweep
 SWEEP_START=$(date +%s%6N)
-(cd "$WORK" && "$BIN/sesame" clearsessions)
+if [ -n "${CPU_HOG_SECONDS:-}" ]; then
+  # Control run: instead of the sweep, one core's worth of pure CPU load for as long, to tell
+  # database interference from CPU contention on this 2-core machine.
+  timeout "$CPU_HOG_SECONDS" sh -c 'while :; do :; done' || true
+else
+  (cd "$WORK" && "$BIN/sesame" clearsessions)
+fi
 SWEEP_END=$(date +%s%6N)
 wait "$READ_PID" "$WRITE_PID"
 LEFT=$(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')
