@@ -196,3 +196,80 @@ async fn session_engine_cached_db_selects_this_store_with_djangos_prefix() {
     let text = format!("{:?}", sessions.store());
     assert!(text.contains("CachedDbStore") && text.contains(":1:django.contrib.sessions.cached_db"), "{text}");
 }
+
+/// A TCP proxy to the test Redis that can be cut off (connections dropped, new ones closed)
+/// and restored: Redis "unreachable" while it keeps its data, as in a network partition.
+struct Proxy {
+    url: String,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let target = redis_url().trim_start_matches("redis://").trim_end_matches('/').to_owned();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let target = target.clone();
+                conns2.lock().push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        Proxy { url, up, conns }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_during_a_redis_partition_is_not_undone_when_it_heals() {
+    let proxy = Proxy::start().await;
+    let (db, _dir) = sqlite_store().await;
+    let prefix = RedisPrefix::new();
+    let store = CachedDbStore::new(Arc::new(db), &proxy.url, prefix.prefix.clone(), codec(), 1_209_600)
+        .unwrap()
+        .with_retry_after(std::time::Duration::ZERO);
+    let k = "partitioned000000000000000000000";
+    created(&store, k, &data(serde_json::json!({"user": "root"})), later()).await;
+    let cached: Option<String> = raw().await.get(format!("{}{k}", prefix.prefix)).await.unwrap();
+    assert!(cached.is_some(), "cached before the partition");
+
+    proxy.cut();
+    store.delete(k).await.unwrap(); // the database row goes; Redis cannot be told
+    assert!(store.load(k, Utc::now()).await.unwrap().is_none(), "served from the database meanwhile");
+    proxy.restore();
+
+    // Redis still holds the session. The first operations after the partition may fail on
+    // the broken connection while it reconnects; none may ever return the session.
+    for _ in 0..50 {
+        assert!(store.load(k, Utc::now()).await.unwrap().is_none(), "the logout came back through Redis");
+        let v: Option<String> = raw().await.get(format!("{}{k}", prefix.prefix)).await.unwrap();
+        if v.as_deref() == Some("") {
+            return; // invalidated: a tombstone replaced the stale entry
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the stale entry was never invalidated");
+}

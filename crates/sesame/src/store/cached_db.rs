@@ -39,7 +39,7 @@ use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Ve
 use crate::codec::Codec;
 use crate::error::StoreError;
 
-/// How long Redis is bypassed after an error.
+/// How long Redis is bypassed after an error (see [`CachedDbStore::with_retry_after`]).
 pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Life of a tombstone, in milliseconds: longer than any read-then-refill takes.
 const TOMBSTONE_MS: i64 = 30_000;
@@ -65,6 +65,7 @@ static REPLACE: LazyLock<Script> = LazyLock::new(|| {
 struct Cache {
     conn: ConnectionManager,
     prefix: String,
+    retry_after: Duration,
     /// Redis is bypassed until then after an error.
     down_until: Mutex<Option<Instant>>,
     /// Keys written while Redis was bypassed: invalidated when it answers again.
@@ -91,11 +92,11 @@ impl Cache {
     fn failed(&self, what: &str, e: &redis::RedisError) {
         let mut down = self.down_until.lock();
         if down.is_none() {
-            tracing::warn!(error = %e, op = what, retry_in = ?RETRY_AFTER, "redis unavailable; serving sessions from the database");
+            tracing::warn!(error = %e, op = what, retry_in = ?self.retry_after, "redis unavailable; serving sessions from the database");
         } else {
             tracing::debug!(error = %e, op = what, "redis still unavailable");
         }
-        *down = Some(Instant::now() + RETRY_AFTER);
+        *down = Some(Instant::now() + self.retry_after);
     }
 
     fn remember(&self, key: &str) {
@@ -229,10 +230,20 @@ impl CachedDbStore {
         let cache = Cache {
             conn,
             prefix: prefix.into(),
+            retry_after: RETRY_AFTER,
             down_until: Mutex::new(None),
             pending: Mutex::new(HashSet::new()),
         };
         Ok(Self { db, cache: Arc::new(cache), codec, cookie_age })
+    }
+
+    /// Bypass Redis for `retry_after` after an error instead of [`RETRY_AFTER`].
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        if let Some(cache) = Arc::get_mut(&mut self.cache) {
+            cache.retry_after = retry_after;
+        }
+        self
     }
 
     /// The database behind the cache.
