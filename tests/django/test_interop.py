@@ -226,7 +226,7 @@ def free_port():
 
 
 class Sesame:
-    def __init__(self, db, secret=DEFAULT_SECRET, fallbacks=(), url=None, log_dir=None):
+    def __init__(self, db, secret=DEFAULT_SECRET, fallbacks=(), url=None, log_dir=None, engine="db", extra_env=None):
         if not os.path.isfile(BIN) or not os.access(BIN, os.X_OK):
             pytest.fail(
                 f"Sesame tutorial example binary not found at {BIN!r}. Build it with "
@@ -241,8 +241,9 @@ class Sesame:
             DATABASE_URL=url or db.url,
             SECRET_KEY=secret,
             SECRET_KEY_FALLBACKS=",".join(fallbacks),
-            SESSION_ENGINE="db",
+            SESSION_ENGINE=engine,
         )
+        env.update(extra_env or {})
         env.setdefault("RUST_LOG", "info")
         self.log_path = os.path.join(log_dir or db.tmp_path, f"sesame-{self.port}.log")
         self.log = open(self.log_path, "wb")
@@ -847,3 +848,50 @@ def test_vary_cookie_when_session_accessed(db, sesame):
     assert_text(r, TUTORIAL_TEXT)
     vary = [v.strip().lower() for v in r.headers.get("Vary", "").split(",")]
     assert "cookie" in vary, r.headers
+
+
+# --------------------------------------------------------------------------
+# g. the file and signed_cookies engines, both ways (independent of DATABASE_URL)
+# --------------------------------------------------------------------------
+
+
+def test_g_file_engine_both_ways(db, sesame_factory, tmp_path, monkeypatch):
+    from django.contrib.sessions.backends.file import SessionStore as FileStore
+
+    folder = tmp_path / "sessions"
+    sesame = sesame_factory(engine="file", extra_env={"SESSION_FILE_PATH": str(folder)})
+    # Django caches the folder on the class the first time it needs it.
+    monkeypatch.setattr(FileStore, "_storage_path", str(folder), raising=False)
+
+    key = new_session_key(sesame.get("/save-session-data/"))
+    assert (folder / f"sessionid{key}").is_file(), "Django's file name: SESSION_COOKIE_NAME + key"
+    s = FileStore(key)
+    assert s.load() == TUTORIAL
+    assert 1209590 <= s.get_expiry_age(expiry=s._expiry_date(s.load())) <= 1209600
+
+    theirs = FileStore()
+    theirs.update({"id": 2, "name": "django", "password": "pw"})
+    theirs.save()
+    assert_text(sesame.get("/access-session-data/", key=theirs.session_key), "Id : 2 <br>Name : django <br>Password : pw <br>")
+    # A logout on the Django side is a logout for Sesame too.
+    theirs.delete()
+    assert_text(sesame.get("/access-session-data/", key=theirs.session_key), NO_DATA)
+
+
+def test_g_signed_cookies_both_ways(db, sesame_factory):
+    from django.contrib.sessions.backends.signed_cookies import SessionStore as CookieStore
+
+    sesame = sesame_factory(engine="django.contrib.sessions.backends.signed_cookies")
+    r = sesame.get("/save-session-data/")
+    raw = set_cookie_raw(r)
+    value = raw.split(";", 1)[0].split("=", 1)[1]
+    assert value.count(":") == 2, f"colons sent as Django sends them: {raw}"
+    assert CookieStore(value).load() == TUTORIAL
+
+    theirs = CookieStore()
+    theirs.update({"id": 3, "name": "cookie", "password": "pw"})
+    theirs.save()
+    assert_text(sesame.get("/access-session-data/", key=theirs.session_key), "Id : 3 <br>Name : cookie <br>Password : pw <br>")
+    # Signed with the database engines' salt: not a valid cookie.
+    wrong_salt = signing.dumps(TUTORIAL, salt=SALT, compress=True)
+    assert_text(sesame.get("/access-session-data/", key=wrong_salt), NO_DATA)
