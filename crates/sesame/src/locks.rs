@@ -4,12 +4,20 @@
 //! the few milliseconds of a save, so within a process a compare-and-set almost never fails.
 //! Across processes the store's compare-and-set is what keeps updates from being lost; the lock
 //! only saves work.
+//!
+//! The lock also guards the last state this process committed for the key (while anyone holds
+//! the lock entry). A request whose loaded version is older than that starts its save from the
+//! newer state directly instead of failing a compare-and-set and reloading: under a burst of
+//! requests to one session (a counter), each save is one store write, not three operations.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-type KeyLock = tokio::sync::Mutex<()>;
+/// The last state committed by this process for a key: its version and data.
+pub(crate) type Committed = Option<(crate::store::Version, crate::Data)>;
+
+type KeyLock = tokio::sync::Mutex<Committed>;
 
 /// A map from session key to a lock, holding only locks someone still uses.
 #[derive(Debug, Default)]
@@ -26,7 +34,7 @@ impl KeyLocks {
         if let Some(lock) = map.get(key).and_then(Weak::upgrade) {
             return lock;
         }
-        let lock = Arc::new(KeyLock::new(()));
+        let lock = Arc::new(KeyLock::new(None));
         map.insert(key.to_owned(), Arc::downgrade(&lock));
         // Sweep dead entries when the map has doubled since the last sweep: amortised O(1).
         if map.len() > (*high_water).max(64) * 2 {

@@ -372,7 +372,8 @@ impl Session {
         };
         if let Some(k) = old {
             let lock = self.0.shared.locks.get(&k);
-            let _turn = lock.lock().await;
+            let mut committed = lock.lock().await;
+            *committed = None;
             self.store().delete(&k).await?;
         }
         Ok(())
@@ -391,7 +392,8 @@ impl Session {
         self.0.state.lock().modified = true;
         if let Some(k) = old {
             let lock = self.0.shared.locks.get(&k);
-            let _turn = lock.lock().await;
+            let mut committed = lock.lock().await;
+            *committed = None;
             self.store().delete(&k).await?;
         }
         Ok(())
@@ -517,7 +519,17 @@ impl Session {
             return Err(StoreError::KeyExhausted.into());
         };
         let lock = self.0.shared.locks.get(&key);
-        let _turn = lock.lock().await;
+        let mut committed = lock.lock().await;
+        // Another request of this process committed after we loaded: start from its state.
+        if let Some((v, d)) = committed.as_ref() {
+            if version.as_ref() != Some(v) {
+                data = d.clone();
+                version = Some(v.clone());
+                for op in &self.0.state.lock().ops {
+                    op.apply(&mut data);
+                }
+            }
+        }
         for _ in 0..MAX_SAVE_ATTEMPTS {
             let r = f(&mut data);
             let record = Record { data: &data, expire_date: expiry::date(&data, age, self.now()) };
@@ -526,12 +538,14 @@ impl Session {
                 None => Saved::Conflict,
             };
             match outcome {
-                Saved::Saved { key, version } => {
-                    self.committed(key, data, version);
+                Saved::Saved { key: saved_key, version } => {
+                    *committed = (saved_key == key).then(|| (version.clone(), data.clone()));
+                    self.committed(saved_key, data, version);
                     return Ok(r);
                 }
                 Saved::Conflict => {
                     let Some(fresh) = self.store().load(&key, self.now()).await? else {
+                        *committed = None;
                         return Err(Error::Interrupted);
                     };
                     data = fresh.data;
