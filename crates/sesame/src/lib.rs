@@ -95,8 +95,7 @@ pub(crate) async fn open_store(settings: &Settings, create: bool) -> Result<Arc<
             } else {
                 format!(":1:{}", settings.session_cache_key_prefix)
             };
-            let store =
-                store::CachedDbStore::new(db, &settings.redis_url, prefix, codec, settings.session_cookie_age)?;
+            let store = store::CachedDbStore::new(db, &settings.redis_url, prefix, codec, settings.session_cookie_age)?;
             Ok(Arc::new(store))
         }
         #[cfg(feature = "file")]

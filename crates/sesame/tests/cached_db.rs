@@ -136,16 +136,26 @@ async fn a_stale_cache_entry_heals_on_the_next_write() {
     let old: String = raw().await.get(&rkey).await.unwrap();
     // Another server updates the database while this Redis was unreachable for it.
     let other = sesame::Sessions::new(Arc::new(g.db.clone()), sesame::Settings::with_secret_key(SECRET));
-    other.open(Some(&key)).modify(|d| { d.insert("n".into(), 2.into()); }).await.unwrap();
+    other
+        .open(Some(&key))
+        .modify(|d| {
+            d.insert("n".into(), 2.into());
+        })
+        .await
+        .unwrap();
     let cached: String = raw().await.get(&rkey).await.unwrap();
     assert_eq!(cached, old, "Redis still holds the older version");
     // An increment through the cache: its compare-and-set fails on the database, the entry
     // is invalidated, the reload reads the database, and the increment lands on 2.
-    let n = sessions.open(Some(&key)).modify(|d| {
-        let n = d.get("n").and_then(|v| v.as_i64()).unwrap() + 1;
-        d.insert("n".into(), n.into());
-        n
-    }).await.unwrap();
+    let n = sessions
+        .open(Some(&key))
+        .modify(|d| {
+            let n = d.get("n").and_then(|v| v.as_i64()).unwrap() + 1;
+            d.insert("n".into(), n.into());
+            n
+        })
+        .await
+        .unwrap();
     assert_eq!(n, 3);
     assert_eq!(other.open(Some(&key)).get::<i64>("n").await.unwrap(), Some(3));
 }
@@ -155,15 +165,32 @@ async fn redis_down_the_app_still_serves_and_logs_in() {
     let (store, _g) = over_sqlite("redis://127.0.0.1:1").await;
     let sessions = sesame::Sessions::new(Arc::new(store), sesame::Settings::with_secret_key(SECRET));
     let app = axum::Router::new()
-        .route("/login", get(|s: sesame::Session| async move { s.insert("user", "root").await.map(|_| "in").map_err(|_| StatusCode::SERVICE_UNAVAILABLE) }))
-        .route("/me", get(|s: sesame::Session| async move { s.get::<String>("user").await.map(|u| u.unwrap_or_default()).map_err(|_| StatusCode::SERVICE_UNAVAILABLE) }))
+        .route(
+            "/login",
+            get(|s: sesame::Session| async move {
+                s.insert("user", "root").await.map(|_| "in").map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+            }),
+        )
+        .route(
+            "/me",
+            get(|s: sesame::Session| async move {
+                s.get::<String>("user")
+                    .await
+                    .map(|u| u.unwrap_or_default())
+                    .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)
+            }),
+        )
         .layer(sessions.layer());
     let started = std::time::Instant::now();
     let res = app.clone().oneshot(Request::get("/login").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = res.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
     for _ in 0..20 {
-        let res = app.clone().oneshot(Request::get("/me").header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await.unwrap();
+        let res = app
+            .clone()
+            .oneshot(Request::get("/me").header(header::COOKIE, &cookie).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         use http_body_util::BodyExt;
         assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "root");

@@ -60,7 +60,8 @@ async fn table_matches_djangos_ddl_and_migrations_are_idempotent() {
     assert!(by_django.iter().any(|s| s.contains("varchar_pattern_ops")), "{by_django:?}");
 
     // Connecting to Django's table (and again to ours) changes nothing.
-    let on_django = PostgresStore::connect_with(theirs.options(), sesame::codec::Codec::new(SECRET, &[]), true).await.unwrap();
+    let on_django =
+        PostgresStore::connect_with(theirs.options(), sesame::codec::Codec::new(SECRET, &[]), true).await.unwrap();
     drop(on_django);
     drop(ours.store().await);
     assert_eq!(schema_of(&store, &theirs.name).await, by_django);
@@ -88,11 +89,13 @@ async fn an_existing_django_row_is_read() {
     let store = schema.store().await;
     let codec = sesame::codec::Codec::new(SECRET, &[]);
     let encoded = codec.encode(&data(serde_json::json!({"from": "django"})));
-    sqlx::query("INSERT INTO django_session VALUES ('djangowrotethis000000000000000000', $1, '2999-01-01T00:00:00+00')")
-        .bind(&encoded)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO django_session VALUES ('djangowrotethis000000000000000000', $1, '2999-01-01T00:00:00+00')",
+    )
+    .bind(&encoded)
+    .execute(store.pool())
+    .await
+    .unwrap();
     let loaded = store.load("djangowrotethis000000000000000000", chrono::Utc::now()).await.unwrap().unwrap();
     assert_eq!(loaded.data, data(serde_json::json!({"from": "django"})));
     let info = store.inspect("djangowrotethis000000000000000000").await.unwrap().unwrap();
@@ -114,7 +117,8 @@ async fn sweeping_in_batches_removes_every_expired_row() {
     .unwrap();
     created(&store, "stillalive000000000000000000000", &data(serde_json::json!({})), later()).await;
     let batches = std::sync::Mutex::new(Vec::new());
-    let removed = store.clear_expired_with_progress(chrono::Utc::now(), &|t| batches.lock().unwrap().push(t)).await.unwrap();
+    let removed =
+        store.clear_expired_with_progress(chrono::Utc::now(), &|t| batches.lock().unwrap().push(t)).await.unwrap();
     assert_eq!(removed, n as u64);
     assert_eq!(batches.lock().unwrap().len(), 3, "three batches: {:?}", batches.lock().unwrap());
     assert_eq!(store.count().await.unwrap(), 1);

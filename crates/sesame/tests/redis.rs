@@ -44,7 +44,10 @@ async fn values_are_django_session_data_with_the_expiry_as_ttl() {
     let ttl: i64 = conn.ttl(format!("{}{k}", prefix.prefix)).await.unwrap();
     assert!((295..=300).contains(&ttl), "ttl {ttl}");
     // A save renews the TTL from the new expiry.
-    let saved = store.save(k, record(&data(serde_json::json!({"a": 2})), Utc::now() + TimeDelta::seconds(900)), &v).await.unwrap();
+    let saved = store
+        .save(k, record(&data(serde_json::json!({"a": 2})), Utc::now() + TimeDelta::seconds(900)), &v)
+        .await
+        .unwrap();
     assert!(matches!(saved, Saved::Saved { .. }));
     let ttl: i64 = conn.ttl(format!("{}{k}", prefix.prefix)).await.unwrap();
     assert!((895..=900).contains(&ttl), "ttl {ttl}");

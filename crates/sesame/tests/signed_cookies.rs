@@ -84,7 +84,9 @@ fn the_value_is_djangos_signing_dumps() {
 async fn tampered_foreign_and_too_old_cookies_read_as_new_sessions() {
     let s = store();
     let cookie = cookie_for(&s, &data(serde_json::json!({"user": "alice"}))).await;
-    let other = cookie_for(&SignedCookieStore::new("another-secret", &[], AGE), &data(serde_json::json!({"user": "admin"}))).await;
+    let other =
+        cookie_for(&SignedCookieStore::new("another-secret", &[], AGE), &data(serde_json::json!({"user": "admin"})))
+            .await;
     assert!(s.load(&other, Utc::now()).await.unwrap().is_none());
     let (payload, rest) = other.split_once(':').unwrap();
     let (_, sig) = cookie.split_once(':').unwrap();
@@ -106,7 +108,8 @@ async fn tampered_foreign_and_too_old_cookies_read_as_new_sessions() {
 async fn too_large_is_a_typed_error_not_a_broken_cookie() {
     let s = store();
     // Incompressible data: random keys.
-    let d: sesame::Data = (0..200).map(|_| (sesame::key::generate(), serde_json::Value::from(sesame::key::generate()))).collect();
+    let d: sesame::Data =
+        (0..200).map(|_| (sesame::key::generate(), serde_json::Value::from(sesame::key::generate()))).collect();
     let err = s.create("unused", record(&d, later())).await.unwrap_err();
     match err {
         StoreError::TooLarge { size, limit } => {
@@ -115,10 +118,7 @@ async fn too_large_is_a_typed_error_not_a_broken_cookie() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        s.save("x", record(&d, later()), &Version("x".into())).await,
-        Err(StoreError::TooLarge { .. })
-    ));
+    assert!(matches!(s.save("x", record(&d, later()), &Version("x".into())).await, Err(StoreError::TooLarge { .. })));
 }
 
 #[test]
@@ -134,15 +134,33 @@ fn app() -> axum::Router {
     settings.session_engine = sesame::Engine::SignedCookies;
     let sessions = sesame::Sessions::new(Arc::new(store()), settings);
     axum::Router::new()
-        .route("/write", get(|s: sesame::Session| async move { s.insert("name", "root").await.map(|_| "ok").map_err(|_| StatusCode::BAD_GATEWAY) }))
-        .route("/read", get(|s: sesame::Session| async move { s.get::<String>("name").await.map(|n| n.unwrap_or_default()).map_err(|_| StatusCode::BAD_GATEWAY) }))
-        .route("/huge", get(|s: sesame::Session| async move {
-            for _ in 0..200 {
-                s.insert(&sesame::key::generate(), sesame::key::generate()).await.unwrap();
-            }
-            "written"
-        }))
-        .route("/logout", get(|s: sesame::Session| async move { s.flush().await.map(|_| "bye").map_err(|_| StatusCode::BAD_GATEWAY) }))
+        .route(
+            "/write",
+            get(|s: sesame::Session| async move {
+                s.insert("name", "root").await.map(|_| "ok").map_err(|_| StatusCode::BAD_GATEWAY)
+            }),
+        )
+        .route(
+            "/read",
+            get(|s: sesame::Session| async move {
+                s.get::<String>("name").await.map(|n| n.unwrap_or_default()).map_err(|_| StatusCode::BAD_GATEWAY)
+            }),
+        )
+        .route(
+            "/huge",
+            get(|s: sesame::Session| async move {
+                for _ in 0..200 {
+                    s.insert(&sesame::key::generate(), sesame::key::generate()).await.unwrap();
+                }
+                "written"
+            }),
+        )
+        .route(
+            "/logout",
+            get(
+                |s: sesame::Session| async move { s.flush().await.map(|_| "bye").map_err(|_| StatusCode::BAD_GATEWAY) },
+            ),
+        )
         .layer(sessions.layer())
 }
 

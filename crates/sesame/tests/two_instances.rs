@@ -14,24 +14,30 @@ use std::sync::Arc;
 /// One app instance: login, whoami, logout. Returns its base URL.
 async fn serve(store: Arc<dyn SessionStore>) -> String {
     let sessions = Sessions::new(store, Settings::with_secret_key(SECRET));
-    let app = axum::Router::new()
-        .route(
-            "/login",
-            get(|s: Session| async move {
-                s.cycle_key().await.unwrap();
-                s.insert("user", "root").await.unwrap();
-                "welcome"
-            }),
-        )
-        .route("/me", get(|s: Session| async move { s.get::<String>("user").await.unwrap().unwrap_or_else(|| "anonymous".into()) }))
-        .route(
-            "/logout",
-            get(|s: Session| async move {
-                s.flush().await.unwrap();
-                "bye"
-            }),
-        )
-        .layer(sessions.layer());
+    let app =
+        axum::Router::new()
+            .route(
+                "/login",
+                get(|s: Session| async move {
+                    s.cycle_key().await.unwrap();
+                    s.insert("user", "root").await.unwrap();
+                    "welcome"
+                }),
+            )
+            .route(
+                "/me",
+                get(|s: Session| async move {
+                    s.get::<String>("user").await.unwrap().unwrap_or_else(|| "anonymous".into())
+                }),
+            )
+            .route(
+                "/logout",
+                get(|s: Session| async move {
+                    s.flush().await.unwrap();
+                    "bye"
+                }),
+            )
+            .layer(sessions.layer());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -79,7 +85,8 @@ async fn postgres() {
 async fn redis() {
     let prefix = RedisPrefix::new();
     let url = redis_url();
-    let connect = || sesame::store::RedisStore::connect(&url, prefix.prefix.clone(), sesame::codec::Codec::new(SECRET, &[]));
+    let connect =
+        || sesame::store::RedisStore::connect(&url, prefix.prefix.clone(), sesame::codec::Codec::new(SECRET, &[]));
     login_here_logout_there(Arc::new(connect().await.unwrap()), Arc::new(connect().await.unwrap())).await;
 }
 
@@ -91,7 +98,9 @@ async fn cached_db_over_postgres() {
     for _ in 0..2 {
         let db = Arc::new(schema.store().await);
         let codec = sesame::codec::Codec::new(SECRET, &[]);
-        stores.push(Arc::new(sesame::store::CachedDbStore::new(db, &redis_url(), prefix.prefix.clone(), codec, 1_209_600).unwrap()));
+        stores.push(Arc::new(
+            sesame::store::CachedDbStore::new(db, &redis_url(), prefix.prefix.clone(), codec, 1_209_600).unwrap(),
+        ));
     }
     let b = stores.pop().unwrap();
     login_here_logout_there(stores.pop().unwrap(), b).await;

@@ -104,14 +104,18 @@ impl Cache {
         if pending.len() < MAX_PENDING {
             pending.insert(key.to_owned());
         } else if pending.len() == MAX_PENDING {
-            tracing::warn!(limit = MAX_PENDING, "too many sessions written while redis was down; some cache entries may be stale until they expire");
+            tracing::warn!(
+                limit = MAX_PENDING,
+                "too many sessions written while redis was down; some cache entries may be stale until they expire"
+            );
             pending.insert(String::new()); // marker: warn once
         }
     }
 
     /// Invalidate what was written while Redis was bypassed; `false` if Redis failed again.
     async fn flush_pending(&self) -> bool {
-        let keys: Vec<String> = std::mem::take(&mut *self.pending.lock()).into_iter().filter(|k| !k.is_empty()).collect();
+        let keys: Vec<String> =
+            std::mem::take(&mut *self.pending.lock()).into_iter().filter(|k| !k.is_empty()).collect();
         if keys.is_empty() {
             return true;
         }
@@ -134,11 +138,7 @@ impl Cache {
     }
 
     /// Run a Redis operation unless Redis is bypassed; errors are logged and become `None`.
-    async fn run<T>(
-        &self,
-        what: &str,
-        op: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Option<T> {
+    async fn run<T>(&self, what: &str, op: impl std::future::Future<Output = redis::RedisResult<T>>) -> Option<T> {
         if self.bypassed() || !self.flush_pending().await {
             return None;
         }
@@ -204,7 +204,10 @@ pub struct CachedDbStore {
 
 impl std::fmt::Debug for CachedDbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedDbStore").field("db", &self.db).field("prefix", &self.cache.prefix).finish_non_exhaustive()
+        f.debug_struct("CachedDbStore")
+            .field("db", &self.db)
+            .field("prefix", &self.cache.prefix)
+            .finish_non_exhaustive()
     }
 }
 

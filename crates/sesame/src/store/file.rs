@@ -101,7 +101,13 @@ impl FileStore {
     /// [`StoreError::NotFound`] when the folder does not exist and `create` is false;
     /// [`StoreError::InvalidKey`] when `prefix` could leave the folder; [`StoreError::Io`]
     /// when the folder or its lock file cannot be created.
-    pub fn open(dir: impl Into<PathBuf>, prefix: &str, codec: Codec, cookie_age: i64, create: bool) -> Result<Self, StoreError> {
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        prefix: &str,
+        codec: Codec,
+        cookie_age: i64,
+        create: bool,
+    ) -> Result<Self, StoreError> {
         let dir = dir.into();
         if prefix.is_empty() || prefix.starts_with('.') || prefix.contains(['/', '\\', '\0']) {
             return Err(StoreError::InvalidKey(format!("file name prefix {prefix:?}")));
@@ -141,9 +147,7 @@ impl FileStore {
         f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| StoreError::Io(std::io::Error::other(e)))?
     }
 }
 
@@ -177,7 +181,9 @@ impl Inner {
     fn write_tmp(&self, contents: &str, expire_date: DateTime<Utc>) -> Result<PathBuf, StoreError> {
         let tmp = self.dir.join(format!("{TMP_PREFIX}{}", key::generate()));
         let mut f = private_options().write(true).create_new(true).open(&tmp)?;
-        let written = f.write_all(contents.as_bytes()).and_then(|()| f.set_modified(SystemTime::from(expire_date - self.cookie_age)));
+        let written = f
+            .write_all(contents.as_bytes())
+            .and_then(|()| f.set_modified(SystemTime::from(expire_date - self.cookie_age)));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             return Err(e.into());
@@ -358,7 +364,10 @@ fn remove_stale_tmp(inner: &Inner) {
     let Ok(entries) = fs::read_dir(&inner.dir) else { return };
     for entry in entries.flatten() {
         let stale = entry.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX))
-            && entry.metadata().ok().and_then(|m| m.created().or_else(|_| m.accessed()).ok())
+            && entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.created().or_else(|_| m.accessed()).ok())
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > STALE_TMP);
         if stale {

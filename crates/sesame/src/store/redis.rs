@@ -194,7 +194,11 @@ impl SessionStore for RedisStore {
         if ttl <= 0 {
             // Already expired: there is nothing to keep (Redis would reject a zero TTL).
             let taken: bool = conn.exists(&rkey).await?;
-            return Ok(if taken { Created::KeyTaken } else { Created::Created { key: key.to_owned(), version: Version(encoded) } });
+            return Ok(if taken {
+                Created::KeyTaken
+            } else {
+                Created::Created { key: key.to_owned(), version: Version(encoded) }
+            });
         }
         let set: Option<String> =
             redis::cmd("SET").arg(&rkey).arg(&encoded).arg("NX").arg("PX").arg(ttl).query_async(&mut conn).await?;
@@ -232,7 +236,11 @@ impl SessionStore for RedisStore {
 
     async fn inspect(&self, key: &str) -> Result<Option<Inspected>, StoreError> {
         Ok(self.get_with_ttl(&self.redis_key(key)).await?.filter(|(raw, _)| !raw.is_empty()).map(|(raw, pttl)| {
-            Inspected { data: self.codec.decode(&raw).map(|d| d.data), expire_date: Self::expire_date(pttl), size: raw.len() }
+            Inspected {
+                data: self.codec.decode(&raw).map(|d| d.data),
+                expire_date: Self::expire_date(pttl),
+                size: raw.len(),
+            }
         }))
     }
 
