@@ -171,6 +171,12 @@ impl Session {
             None => None,
         };
         let mut st = self.0.state.lock();
+        if st.cache.is_some() || st.key != key {
+            // flush(), clear() or cycle_key() replaced the state while the load was in flight
+            // (another future of the same request): the loaded data is stale, and installing
+            // it would bring a logged-out session back.
+            return Ok(());
+        }
         match loaded {
             Some(l) => {
                 st.cache = Some(l.data);

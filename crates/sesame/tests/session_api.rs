@@ -293,3 +293,70 @@ async fn concurrent_writes_to_different_keys_merge() {
     b.save().await.unwrap();
     assert_eq!(f.open(&key).data().await.unwrap(), data(json!({"from_a": 1, "from_b": 2})));
 }
+
+/// A store whose loads take a while, so another future of the same request can run meanwhile.
+#[derive(Debug)]
+struct SlowLoads(sesame::store::MemoryStore);
+
+#[async_trait::async_trait]
+impl sesame::SessionStore for SlowLoads {
+    async fn load(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<sesame::store::Loaded>, sesame::StoreError> {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.0.load(key, now).await
+    }
+    async fn create(
+        &self,
+        key: &str,
+        record: sesame::store::Record<'_>,
+    ) -> Result<sesame::store::Created, sesame::StoreError> {
+        self.0.create(key, record).await
+    }
+    async fn save(
+        &self,
+        key: &str,
+        record: sesame::store::Record<'_>,
+        expected: &sesame::store::Version,
+    ) -> Result<sesame::store::Saved, sesame::StoreError> {
+        self.0.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), sesame::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool, sesame::StoreError> {
+        self.0.exists(key).await
+    }
+    async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, sesame::StoreError> {
+        self.0.clear_expired(now).await
+    }
+}
+
+/// A flush while another future of the same request is still loading the session must win:
+/// the late load must not bring the logged-out data back (found by the app: pages render
+/// concurrently and both touch the session).
+#[tokio::test]
+async fn flush_during_an_in_flight_load_stays_flushed() {
+    let store = Arc::new(SlowLoads(sesame::store::MemoryStore::new()));
+    let sessions = Sessions::new(store.clone(), Settings::with_secret_key(SECRET));
+    let s = sessions.open(None);
+    s.insert("username", "root").await.unwrap();
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+
+    let req = sessions.open(Some(&key));
+    let (seen, flushed) = tokio::join!(req.contains_key("username"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        req.flush().await
+    });
+    flushed.unwrap();
+    let _ = seen.unwrap();
+    assert!(req.is_empty(), "the flushed session must stay empty");
+    assert_eq!(req.get_value("username").await.unwrap(), None);
+    assert!(!sesame::SessionStore::exists(&store.0, &key).await.unwrap());
+    // And nothing is created at the end of the request.
+    assert!(req.session_key().is_none());
+    assert_eq!(store.0.len(), 0);
+}
