@@ -294,7 +294,7 @@ async fn concurrent_writes_to_different_keys_merge() {
     assert_eq!(f.open(&key).data().await.unwrap(), data(json!({"from_a": 1, "from_b": 2})));
 }
 
-/// A store whose loads take a while, so another future of the same request can run meanwhile.
+/// A store whose loads answer late, so another future of the same request can run meanwhile.
 #[derive(Debug)]
 struct SlowLoads(sesame::store::MemoryStore);
 
@@ -305,8 +305,10 @@ impl sesame::SessionStore for SlowLoads {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<sesame::store::Loaded>, sesame::StoreError> {
+        // Read first, answer later: the row is read before a concurrent delete lands.
+        let loaded = self.0.load(key, now).await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        self.0.load(key, now).await
+        loaded
     }
     async fn create(
         &self,
