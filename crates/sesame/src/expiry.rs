@@ -44,12 +44,11 @@ pub(crate) fn stored_value(expiry: Expiry, now: DateTime<Utc>) -> Option<Value> 
 
 /// Python's `datetime.isoformat()` for an aware UTC datetime: microseconds only when non-zero.
 pub fn iso_format(dt: DateTime<Utc>) -> String {
-    let s = if dt.timestamp_subsec_micros() == 0 {
+    if dt.timestamp_subsec_micros() == 0 {
         dt.to_rfc3339_opts(SecondsFormat::Secs, false)
     } else {
         dt.to_rfc3339_opts(SecondsFormat::Micros, false)
-    };
-    s
+    }
 }
 
 /// Parse what Python's `datetime.fromisoformat` accepts in practice; a naive value is UTC.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::codec::{self, DecodeError};
 use crate::store::Summary;
-use crate::{key, Clock, Data, Result, Session, SessionLayer, SessionStore, Settings};
+use crate::{Clock, Data, Result, Session, SessionLayer, SessionStore, Settings};
 
 /// A session as the sessions API shows it.
 #[derive(Debug)]

@@ -386,5 +386,5 @@ async fn sessions_are_usable_outside_requests() {
     let key = existing(&app).await;
     let s = app.sessions.open(Some(&key));
     assert_eq!(s.get::<String>("name").await.unwrap().as_deref(), Some("root"));
-    assert!(app.store.is_shared() == false);
+    assert!(!app.store.is_shared(), "the memory store is per process");
 }
