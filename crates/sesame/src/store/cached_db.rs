@@ -221,6 +221,16 @@ impl CachedDbStore {
     ///
     /// # Errors
     /// [`StoreError::Redis`] only when `redis_url` is not a valid Redis URL.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sesame::StoreError> {
+    /// use sesame::store::{redis::CACHED_DB_PREFIX, CachedDbStore, PostgresStore};
+    /// let codec = sesame::codec::Codec::new("secret", &[]);
+    /// let db = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app", codec.clone()).await?;
+    /// let store = CachedDbStore::new(std::sync::Arc::new(db), "redis://127.0.0.1:6379", CACHED_DB_PREFIX, codec, 1_209_600)?;
+    /// # let _ = store; Ok(()) }
+    /// ```
     pub fn new(
         db: Arc<dyn SessionStore>,
         redis_url: &str,

@@ -101,6 +101,16 @@ impl FileStore {
     /// [`StoreError::NotFound`] when the folder does not exist and `create` is false;
     /// [`StoreError::InvalidKey`] when `prefix` could leave the folder; [`StoreError::Io`]
     /// when the folder or its lock file cannot be created.
+    ///
+    /// # Examples
+    /// ```
+    /// use sesame::store::FileStore;
+    /// let dir = std::env::temp_dir().join("sesame-doc-sessions");
+    /// let store = FileStore::open(&dir, "sessionid", sesame::codec::Codec::new("secret", &[]), 1_209_600, true)?;
+    /// assert_eq!(store.path("0123456789abcdef").unwrap(), dir.join("sessionid0123456789abcdef"));
+    /// assert!(store.path("../etc/passwd").is_none());
+    /// # Ok::<(), sesame::StoreError>(())
+    /// ```
     pub fn open(
         dir: impl Into<PathBuf>,
         prefix: &str,

@@ -47,6 +47,17 @@ impl PostgresStore {
     ///
     /// # Errors
     /// [`StoreError::Database`] when the server cannot be reached or the DDL fails.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sesame::StoreError> {
+    /// use sesame::{codec::Codec, store::PostgresStore, Sessions, Settings};
+    /// let settings = Settings::with_secret_key("secret");
+    /// let codec = Codec::new(&settings.secret_key, &settings.secret_key_fallbacks);
+    /// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app", codec).await?;
+    /// let sessions = Sessions::new(std::sync::Arc::new(store), settings);
+    /// # let _ = sessions; Ok(()) }
+    /// ```
     pub async fn connect(url: &str, codec: Codec) -> Result<Self, StoreError> {
         Self::connect_with(PgConnectOptions::from_str(url)?, codec, true).await
     }

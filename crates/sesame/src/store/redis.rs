@@ -104,6 +104,15 @@ impl RedisStore {
     ///
     /// # Errors
     /// [`StoreError::Redis`] when the URL is invalid or the server cannot be reached.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sesame::StoreError> {
+    /// use sesame::store::{redis::CACHE_PREFIX, RedisStore};
+    /// let codec = sesame::codec::Codec::new("secret", &[]);
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379", CACHE_PREFIX, codec).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
     pub async fn connect(url: &str, prefix: impl Into<String>, codec: Codec) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new_with_config(client, connection_config()).await?;
