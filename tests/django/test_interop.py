@@ -895,3 +895,45 @@ def test_g_signed_cookies_both_ways(db, sesame_factory):
     # Signed with the database engines' salt: not a valid cookie.
     wrong_salt = signing.dumps(TUTORIAL, salt=SALT, compress=True)
     assert_text(sesame.get("/access-session-data/", key=wrong_salt), NO_DATA)
+
+
+# --------------------------------------------------------------------------
+# h. two Sesame server processes sharing one store: no lost updates, shared logins
+# --------------------------------------------------------------------------
+
+
+def _redis_delete_prefix(url, prefix):
+    """Remove a test's Redis keys (redis-cli ships with the server the tests run against)."""
+    keys = subprocess.run(
+        ["redis-cli", "-u", url, "--scan", "--pattern", prefix + "*"], capture_output=True, text=True
+    ).stdout.split()
+    if keys:
+        subprocess.run(["redis-cli", "-u", url, "DEL", *keys], capture_output=True)
+
+
+@pytest.mark.parametrize("engine", ["db", "cache", "cached_db"])
+def test_h_two_processes_no_lost_updates(db, sesame_factory, engine, request):
+    """200 concurrent increments of one session's counter, split between two server
+    processes sharing the store (the database of this run, and/or Redis), end at 200."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {
+        "REDIS_URL": os.environ.get("SESAME_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+        "SESSION_CACHE_KEY_PREFIX": f"sesame-interop-{secrets.token_hex(6)}:",
+    }
+    request.addfinalizer(lambda: _redis_delete_prefix(env["REDIS_URL"], ":1:" + env["SESSION_CACHE_KEY_PREFIX"]))
+    a = sesame_factory(engine=engine, extra_env=env)
+    b = sesame_factory(engine=engine, extra_env=env)
+    r = a.get("/counter/")
+    assert_text(r, "1")
+    key = new_session_key(r)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda i: (a if i % 2 else b).get("/counter/", key=key), range(199)))
+    assert all(r.status_code == 200 for r in results), [r.status_code for r in results]
+    assert sorted(int(r.text) for r in results) == list(range(2, 201)), "every increment saw a distinct value"
+    assert_text(b.get("/counter/", key=key), "201")
+    # Data saved through one is read through the other, and so is its removal.
+    assert_text(a.get("/save-session-data/", key=key), "Session Data Saved")
+    assert_text(b.get("/access-session-data/", key=key), TUTORIAL_TEXT)
+    assert_text(b.get("/delete-session-data/", key=key), "Session Data cleared")
+    assert_text(a.get("/access-session-data/", key=key), NO_DATA)
