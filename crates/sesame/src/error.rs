@@ -25,6 +25,10 @@ pub enum StoreError {
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A SQLite error on the session hot path.
+    #[cfg(feature = "sqlite")]
+    #[error("SQLite error")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations could not be applied.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database migration failed")]

@@ -2,8 +2,13 @@
 //!
 //! - `expire_date` is text in the format Django's SQLite backend writes
 //!   (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC), so that both sides' string comparisons agree.
-//! - WAL journal: readers never wait for the writer. Writes go through a pool of one
-//!   connection, so they queue in the process instead of spinning on `SQLITE_BUSY`.
+//! - WAL journal: readers never wait for the writer.
+//! - The session hot path (load, create, save, delete) uses rusqlite: reads run inline on the
+//!   caller's thread from a pool of read-only connections ([`readers`]), writes go to one
+//!   writer thread that commits every write waiting at that moment in one transaction
+//!   ([`writer`]: group commit). sqlx, which hands every statement to a worker thread, serves
+//!   the migrations and the sessions API (list, count, inspect, sweeps), where that cost does
+//!   not matter.
 //! - `synchronous = NORMAL` in WAL: a committed session survives a crash of the process; a
 //!   power loss can lose the last commits (never corrupt the file). See the README.
 
@@ -13,7 +18,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
+
+mod readers;
+mod writer;
 use crate::codec::Codec;
 use crate::error::StoreError;
 
@@ -26,6 +36,8 @@ const SWEEP_BATCH: i64 = 1_000;
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    hot_readers: Arc<readers::Readers>,
+    hot_writer: writer::Writer,
     codec: Codec,
 }
 
@@ -52,6 +64,11 @@ impl SqliteStore {
     async fn open(url: &str, codec: Codec, create: bool) -> Result<Self, StoreError> {
         let base = SqliteConnectOptions::from_str(url)?;
         let path = base.get_filename().to_owned();
+        if path.as_os_str() == ":memory:" || path.as_os_str().is_empty() {
+            return Err(StoreError::Other(
+                "an in-memory SQLite database is private to each connection: use a file".into(),
+            ));
+        }
         if !create && path.as_os_str() != ":memory:" && !path.exists() {
             return Err(StoreError::NotFound(format!("database file {} does not exist", path.display())));
         }
@@ -67,7 +84,9 @@ impl SqliteStore {
         }
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2);
         let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(opts.read_only(true)).await?;
-        Ok(Self { reader, writer, codec })
+        let hot_writer = writer::Writer::start(&path)?;
+        let hot_readers = Arc::new(readers::Readers::new(path));
+        Ok(Self { reader, writer, hot_readers, hot_writer, codec })
     }
 
     /// The codec rows are encoded with.
@@ -102,13 +121,8 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, StoreError> {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2")
-                .bind(key)
-                .bind(format_datetime(now))
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(row.map(|(raw,)| {
+        let raw = self.hot_readers.load(key, &format_datetime(now))?;
+        Ok(raw.map(|raw| {
             let data = match self.codec.decode(&raw) {
                 Ok(decoded) => decoded.data,
                 Err(e) => {
@@ -123,32 +137,27 @@ impl SessionStore for SqliteStore {
 
     async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError> {
         let encoded = self.codec.encode(record.data);
-        let result =
-            sqlx::query("INSERT INTO django_session (session_key, session_data, expire_date) VALUES (?1, ?2, ?3)")
-                .bind(key)
-                .bind(&encoded)
-                .bind(format_datetime(record.expire_date))
-                .execute(&self.writer)
-                .await;
-        match result {
-            Ok(_) => Ok(Created::Created { key: key.to_owned(), version: Version(encoded) }),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Created::KeyTaken),
-            Err(e) => Err(e.into()),
-        }
+        let w = writer::Write::Create {
+            key: key.to_owned(),
+            data: encoded.clone(),
+            expire: format_datetime(record.expire_date),
+        };
+        Ok(if self.hot_writer.write(w).await.map_err(StoreError::Other)? {
+            Created::Created { key: key.to_owned(), version: Version(encoded) }
+        } else {
+            Created::KeyTaken
+        })
     }
 
     async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
         let encoded = self.codec.encode(record.data);
-        let done = sqlx::query(
-            "UPDATE django_session SET session_data = ?1, expire_date = ?2 WHERE session_key = ?3 AND session_data = ?4",
-        )
-        .bind(&encoded)
-        .bind(format_datetime(record.expire_date))
-        .bind(key)
-        .bind(&expected.0)
-        .execute(&self.writer)
-        .await?;
-        Ok(if done.rows_affected() == 1 {
+        let w = writer::Write::Save {
+            key: key.to_owned(),
+            data: encoded.clone(),
+            expire: format_datetime(record.expire_date),
+            expected: expected.0.clone(),
+        };
+        Ok(if self.hot_writer.write(w).await.map_err(StoreError::Other)? {
             Saved::Saved { key: key.to_owned(), version: Version(encoded) }
         } else {
             Saved::Conflict
@@ -156,16 +165,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM django_session WHERE session_key = ?1").bind(key).execute(&self.writer).await?;
+        self.hot_writer.write(writer::Write::Delete { key: key.to_owned() }).await.map_err(StoreError::Other)?;
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = ?1")
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.is_some())
+        Ok(self.hot_readers.exists(key)?)
     }
 
     async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
