@@ -183,6 +183,47 @@ impl Codec {
     }
 }
 
+/// Remembers the last decoded `session_data` of recently read sessions, so reading a session
+/// that has not changed since its last read skips the HMAC check and the JSON parse.
+///
+/// # Security
+/// An entry is used only when the stored bytes are identical to bytes that were verified
+/// before under the same keys: the result is the one decoding would give.
+#[derive(Debug, Default)]
+pub struct DecodeCache {
+    // parking_lot: held for a hash lookup and a clone, never across an await.
+    entries: parking_lot::Mutex<std::collections::HashMap<String, (String, Data)>>,
+}
+
+/// Entries kept before the cache starts over (about 5 MB for typical sessions).
+const DECODE_CACHE_ENTRIES: usize = 10_000;
+
+impl DecodeCache {
+    /// Decode `raw`, the stored data of session `key`, using the cache when it is unchanged.
+    ///
+    /// # Errors
+    /// As [`Codec::decode`]; failures are not cached.
+    pub fn decode(&self, codec: &Codec, key: &str, raw: &str) -> Result<Data, DecodeError> {
+        if let Some((seen, data)) = self.entries.lock().get(key) {
+            if seen == raw {
+                return Ok(data.clone());
+            }
+        }
+        let data = codec.decode(raw)?.data;
+        let mut entries = self.entries.lock();
+        if entries.len() >= DECODE_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key.to_owned(), (raw.to_owned(), data.clone()));
+        Ok(data)
+    }
+
+    /// Forget `key` (after a delete).
+    pub fn forget(&self, key: &str) {
+        self.entries.lock().remove(key);
+    }
+}
+
 fn sign(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length; a 32-byte key cannot be rejected.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
@@ -256,6 +297,22 @@ mod tests {
         let d = codec.decode(VECTOR).unwrap();
         assert_eq!(d.data, data(json!({"foo": "bar"})));
         assert_eq!(d.timestamp, 1_700_000_000);
+    }
+
+    #[test]
+    fn the_decode_cache_only_answers_for_identical_bytes() {
+        let codec = Codec::new("k", &[]);
+        let cache = DecodeCache::default();
+        let a = codec.encode_at(&data(json!({"n": 1})), 1);
+        let b = codec.encode_at(&data(json!({"n": 2})), 1);
+        assert_eq!(cache.decode(&codec, "key", &a).unwrap(), data(json!({"n": 1})));
+        assert_eq!(cache.decode(&codec, "key", &a).unwrap(), data(json!({"n": 1})));
+        assert_eq!(cache.decode(&codec, "key", &b).unwrap(), data(json!({"n": 2})));
+        let mut forged = b.clone();
+        forged.push('x');
+        assert!(cache.decode(&codec, "key", &forged).is_err());
+        let other = Codec::new("other", &[]);
+        assert!(cache.decode(&other, "key2", &b).is_err(), "a key never verified is checked");
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     hot_readers: Arc<readers::Readers>,
     hot_writer: writer::Writer,
+    decoded: Arc<crate::codec::DecodeCache>,
     codec: Codec,
 }
 
@@ -86,7 +87,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(opts.read_only(true)).await?;
         let hot_writer = writer::Writer::start(&path)?;
         let hot_readers = Arc::new(readers::Readers::new(path));
-        Ok(Self { reader, writer, hot_readers, hot_writer, codec })
+        Ok(Self { reader, writer, hot_readers, hot_writer, decoded: Arc::default(), codec })
     }
 
     /// The codec rows are encoded with.
@@ -123,8 +124,8 @@ impl SessionStore for SqliteStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
         let raw = self.hot_readers.load(key, &format_datetime(now))?;
         Ok(raw.map(|raw| {
-            let data = match self.codec.decode(&raw) {
-                Ok(decoded) => decoded.data,
+            let data = match self.decoded.decode(&self.codec, key, &raw) {
+                Ok(data) => data,
                 Err(e) => {
                     // Django logs "Session data corrupted" and carries on with an empty session.
                     tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
@@ -166,6 +167,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.hot_writer.write(writer::Write::Delete { key: key.to_owned() }).await.map_err(StoreError::Other)?;
+        self.decoded.forget(key);
         Ok(())
     }
 
