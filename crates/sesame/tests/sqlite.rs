@@ -96,29 +96,5 @@ async fn no_lost_updates_across_two_processes() {
     let store_b = sesame::store::SqliteStore::connect(&url, sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
     let a = sesame::Sessions::new(Arc::new(store_a), sesame::Settings::with_secret_key(SECRET));
     let b = sesame::Sessions::new(Arc::new(store_b), sesame::Settings::with_secret_key(SECRET));
-    let s = a.open(None);
-    s.insert("seed", 1).await.unwrap();
-    s.save().await.unwrap();
-    let key = s.session_key().unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..200 {
-        let s = if i % 2 == 0 { a.open(Some(&key)) } else { b.open(Some(&key)) };
-        tasks.push(tokio::spawn(async move {
-            s.insert(&format!("k{i}"), i).await.unwrap();
-            s.modify(|d| {
-                let n = d.get("count").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
-                d.insert("count".into(), n.into());
-            })
-            .await
-            .unwrap();
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let check = b.open(Some(&key));
-    assert_eq!(check.get::<i64>("count").await.unwrap(), Some(200));
-    for i in 0..200 {
-        assert_eq!(check.get::<i64>(&format!("k{i}")).await.unwrap(), Some(i));
-    }
+    two_process_increments(&a, &b).await;
 }
