@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{FlashMessage, SessionView};
+use crate::model::FlashMessage;
 
 /// Name of the form field that carries the CSRF token (Django's).
 pub const CSRF_FIELD: &str = "csrfmiddlewaretoken";
@@ -44,63 +44,30 @@ pub fn MessageList(messages: Vec<FlashMessage>) -> impl IntoView {
     })
 }
 
-/// The session's decoded data as a table.
-#[component]
-pub fn SessionTable(view: SessionView) -> impl IntoView {
-    if view.items.is_empty() {
-        return view! { <p class="muted" data-testid="session-empty">"The session is empty."</p> }
-            .into_any();
-    }
-    view! {
-        <table class="kv" data-testid="session-table">
-            <thead>
-                <tr>
-                    <th>"key"</th>
-                    <th>"value (JSON)"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {view
-                    .items
-                    .into_iter()
-                    .map(|i| {
-                        let internal = i.key.starts_with('_');
-                        let data_key = i.key.clone();
-                        view! {
-                            <tr class:internal=internal data-key=data_key>
-                                <td>
-                                    <code>{i.key}</code>
-                                </td>
-                                <td>
-                                    <code>{i.json}</code>
-                                </td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
-    }
-    .into_any()
-}
 
-/// Expiry facts: `get_expiry_age`, `get_expiry_date`, `get_expire_at_browser_close`.
-#[component]
-pub fn ExpiryFacts(view: SessionView) -> impl IntoView {
-    view! {
-        <dl class="facts" data-testid="expiry-facts">
-            <dt>"get_expiry_age()"</dt>
-            <dd data-testid="expiry-age">{view.expiry_age}" seconds"</dd>
-            <dt>"get_expiry_date()"</dt>
-            <dd data-testid="expiry-date">{view.expiry_date}</dd>
-            <dt>"get_expire_at_browser_close()"</dt>
-            <dd data-testid="browser-close">
-                {if view.browser_close { "True" } else { "False" }}
-            </dd>
-            <dt>"_session_expiry"</dt>
-            <dd data-testid="stored-expiry">
-                {view.stored_expiry.unwrap_or_else(|| "(not set: global policy)".to_string())}
-            </dd>
-        </dl>
+/// Data for an island, passed without island props.
+///
+/// Island props travel as JSON and cost the browser serde_json's decoder (~15 KB of gzipped
+/// wasm here). Our islands take none: the page provides their data as this context on the
+/// server, the island writes it into a `data-props` attribute of its root element (`id`), and in
+/// the browser it reads that attribute back before rendering. The text format is the island's
+/// own, decoded by hand.
+#[derive(Clone, Debug)]
+pub struct IslandProps(pub String);
+
+/// The data for the island whose root element has this `id`: from context on the server, from
+/// the element's `data-props` attribute in the browser.
+pub fn island_props(id: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        document()
+            .get_element_by_id(id)
+            .and_then(|el| el.get_attribute("data-props"))
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = id;
+        use_context::<IslandProps>().map(|p| p.0).unwrap_or_default()
     }
 }

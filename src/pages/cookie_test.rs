@@ -12,18 +12,16 @@ use leptos_meta::Title;
 use crate::error::AppError;
 use crate::ui::{hydrated_attr, use_hydrated};
 
-/// `set_test_cookie()`.
-#[server(prefix = "/api", endpoint = "set_test_cookie", input = GetUrl)]
-pub async fn set_test_cookie() -> Result<(), AppError> {
+/// One server function for both steps (one function keeps the wasm smaller):
+/// `check = false` → `set_test_cookie()`, answers `true`;
+/// `check = true` → `test_cookie_worked()`, then `delete_test_cookie()` when it did.
+#[server(prefix = "/api", endpoint = "cookie_test", input = GetUrl, output = crate::model::PlainText)]
+pub async fn cookie_test(check: bool) -> Result<bool, AppError> {
     let session = crate::server::session().await?;
-    session.set_test_cookie().await?;
-    Ok(())
-}
-
-/// `test_cookie_worked()`, then `delete_test_cookie()` when it did.
-#[server(prefix = "/api", endpoint = "check_test_cookie", input = GetUrl)]
-pub async fn check_test_cookie() -> Result<bool, AppError> {
-    let session = crate::server::session().await?;
+    if !check {
+        session.set_test_cookie().await?;
+        return Ok(true);
+    }
     let worked = session.test_cookie_worked().await?;
     if worked {
         session.delete_test_cookie().await?;
@@ -40,8 +38,8 @@ pub fn TestSessionPage() -> impl IntoView {
         <h1>"Cookie test"</h1>
         <Suspense>
             {Suspend::new(async move {
-                match set_test_cookie().await {
-                    Ok(()) => {
+                match cookie_test(false).await {
+                    Ok(_) => {
                         view! {
                             <p class="tutorial-output" data-testid="output">
                                 "Testing session cookie"
@@ -73,7 +71,7 @@ pub fn TestDeletePage() -> impl IntoView {
         <h1>"Cookie test result"</h1>
         <Suspense>
             {Suspend::new(async move {
-                match check_test_cookie().await {
+                match cookie_test(true).await {
                     Ok(true) => {
                         view! {
                             <p class="tutorial-output ok" data-testid="output">
@@ -135,16 +133,23 @@ enum Outcome {
 #[island]
 pub fn CookieTest() -> impl IntoView {
     let hydrated = use_hydrated();
-    let run = Action::new(|_: &()| async move {
-        set_test_cookie().await?;
-        check_test_cookie().await
-    });
-    let outcome = move || {
-        run.value().get().map(|r| match r {
-            Ok(true) => Outcome::Passed,
-            Ok(false) => Outcome::Blocked,
-            Err(_) => Outcome::Failed,
-        })
+    let (pending, set_pending) = signal(false);
+    let (outcome, set_outcome) = signal(None::<Outcome>);
+    // Two requests on purpose: the browser must carry the cookie from the first to the second.
+    let run = move || {
+        set_pending.set(true);
+        leptos::task::spawn_local(async move {
+            let result = match cookie_test(false).await {
+                Ok(_) => cookie_test(true).await,
+                Err(e) => Err(e),
+            };
+            set_outcome.set(Some(match result {
+                Ok(true) => Outcome::Passed,
+                Ok(false) => Outcome::Blocked,
+                Err(_) => Outcome::Failed,
+            }));
+            set_pending.set(false);
+        });
     };
     view! {
         <section class="card island" data-testid="cookie-test" data-hydrated=hydrated_attr(hydrated)>
@@ -155,41 +160,40 @@ pub fn CookieTest() -> impl IntoView {
                 action="/test-delete/"
                 on:submit=move |ev| {
                     ev.prevent_default();
-                    run.dispatch(());
+                    run();
                 }
             >
-                <button type="submit" class="button" disabled=move || run.pending().get()>
-                    {move || if run.pending().get() { "Testing…" } else { "Run cookie test" }}
+                <button type="submit" class="button" disabled=move || pending.get()>
+                    {move || if pending.get() { "Testing…" } else { "Run cookie test" }}
                 </button>
             </form>
             <div aria-live="polite" data-testid="cookie-test-result">
-                {move || match outcome() {
-                    None => ().into_any(),
-                    Some(Outcome::Passed) => {
-                        view! {
-                            <p class="result ok">
-                                "Cookie test passed: your browser keeps cookies."
-                            </p>
-                        }
-                            .into_any()
-                    }
-                    Some(Outcome::Blocked) => {
-                        view! {
-                            <p class="result bad">
-                                "Cookie test failed: your browser blocks cookies for this site."
-                            </p>
-                            <AllowCookiesHint/>
-                        }
-                            .into_any()
-                    }
-                    Some(Outcome::Failed) => {
-                        view! {
-                            <p class="result bad">
-                                "The test could not run: the server did not answer. Try again."
-                            </p>
-                        }
-                            .into_any()
-                    }
+                {move || {
+                    outcome
+                        .get()
+                        .map(|o| {
+                            let (class, text) = match o {
+                                Outcome::Passed => {
+                                    ("result ok", "Cookie test passed: your browser keeps cookies.")
+                                }
+                                Outcome::Blocked => {
+                                    (
+                                        "result bad",
+                                        "Cookie test failed: your browser blocks cookies for this site.",
+                                    )
+                                }
+                                Outcome::Failed => {
+                                    (
+                                        "result bad",
+                                        "The test could not run: the server did not answer. Try again.",
+                                    )
+                                }
+                            };
+                            view! {
+                                <p class=class>{text}</p>
+                                {(o == Outcome::Blocked).then(AllowCookiesHint)}
+                            }
+                        })
                 }}
             </div>
         </section>

@@ -2,14 +2,15 @@
 //! global policy), and what `get_expiry_age`, `get_expiry_date` and
 //! `get_expire_at_browser_close` then say. The cookie's `Max-Age`/`Expires` follow.
 
-use leptos::form::ActionForm;
+use leptos::server_fn::ServerFn;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::{PanelResult, SessionView};
-use crate::ui::{hydrated_attr, use_hydrated, CsrfField, ExpiryFacts};
+use crate::model::SessionView;
+use crate::pages::session_data::{panel_island, Panel, SessionAction};
+use crate::ui::{hydrated_attr, CsrfField};
 
 /// What the expiry page renders.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,39 +29,26 @@ pub async fn expiry_page() -> Result<ExpiryData, AppError> {
     Ok(ExpiryData { csrf, view: crate::server::snapshot(&session).await? })
 }
 
-/// `set_expiry`: `mode` is `seconds` (with `seconds` > 0), `browser_close` or `default`.
-#[server(prefix = "/api", endpoint = "change_expiry")]
-pub async fn change_expiry(
-    csrfmiddlewaretoken: String,
-    mode: String,
-    seconds: String,
-) -> Result<PanelResult, AppError> {
+/// `set_expiry` for [`session_action`](crate::pages::session_data::session_action)'s `expire_*` actions: `expire_seconds` (with `seconds`
+/// between 1 and ten years), `expire_browser_close`, `expire_default`. Returns the note to show.
+#[cfg(feature = "ssr")]
+pub async fn change_expiry(session: &sesame::Session, action: &str, seconds: &str) -> Result<String, AppError> {
     use sesame::Expiry;
-    let _ = csrfmiddlewaretoken; // checked by the CSRF middleware
-    let (expiry, note) = match mode.as_str() {
-        "seconds" => match seconds.trim().parse::<i64>() {
-            Ok(n) if (1..=10 * 365 * 86_400).contains(&n) => {
-                (Expiry::Seconds(n), format!("set_expiry({n}): the session ends after {n} seconds of inactivity."))
-            }
-            _ => {
-                return Err(crate::server::bad_input_for_forms(AppError::BadInput(
-                    "Give a number of seconds between 1 and 315360000.".into(),
-                ))
-                .await)
-            }
+    let (expiry, note) = match action {
+        "expire_seconds" => match seconds.trim().parse::<i64>() {
+            Ok(n) if (1..=10 * 365 * 86_400).contains(&n) => (
+                Expiry::Seconds(n),
+                format!("set_expiry({n}): the session ends after {n} seconds of inactivity."),
+            ),
+            _ => return Err(AppError::BadInput("Give a number of seconds between 1 and 315360000.".into())),
         },
-        "browser_close" => {
+        "expire_browser_close" => {
             (Expiry::BrowserClose, "set_expiry(0): the session ends when the browser closes.".to_string())
         }
-        "default" => (
-            Expiry::Default,
-            "set_expiry(None): back to the global policy (SESSION_COOKIE_AGE).".to_string(),
-        ),
-        _ => return Err(AppError::BadInput("Unknown expiry mode.".into())),
+        _ => (Expiry::Default, "set_expiry(None): back to the global policy (SESSION_COOKIE_AGE).".to_string()),
     };
-    let session = crate::server::session().await?;
     session.set_expiry(expiry).await?;
-    crate::server::panel_result(&session, note).await
+    Ok(note)
 }
 
 /// `/expiry/`.
@@ -79,7 +67,9 @@ pub fn ExpiryPage() -> impl IntoView {
         <Suspense>
             {Suspend::new(async move {
                 match expiry_page().await {
-                    Ok(data) => view! { <ExpiryPanel csrf=data.csrf initial=data.view/> }.into_any(),
+                    Ok(data) => {
+                        panel_island(data.csrf, &data.view, true).into_any()
+                    }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -87,62 +77,57 @@ pub fn ExpiryPage() -> impl IntoView {
     }
 }
 
-/// Island: the expiry facts and the `set_expiry` controls.
-#[island]
-pub fn ExpiryPanel(csrf: String, initial: SessionView) -> impl IntoView {
-    let hydrated = use_hydrated();
-    let (state, set_state) = signal(initial);
-    let (note, set_note) = signal(None::<Result<String, String>>);
-    let change = ServerAction::<ChangeExpiry>::new();
-    Effect::new(move |_| match change.value().get() {
-        Some(Ok(r)) => {
-            set_state.set(r.view);
-            set_note.set(Some(Ok(r.note)));
-        }
-        Some(Err(e)) => set_note.set(Some(Err(e.to_string()))),
-        None => {}
-    });
+/// The expiry facts and the `set_expiry` controls: what the [`SessionPanel`] island shows on the
+/// expiry page (one island type for both panels keeps the wasm smaller).
+#[component]
+pub fn ExpiryControls(
+    csrf: String,
+    panel: Panel,
+    hydrated: ReadSignal<bool>,
+    /// The island's data, written back into `data-props` for the browser.
+    props: String,
+) -> impl IntoView {
+    let state = panel.state;
     view! {
-        <section class="card island" data-testid="expiry-panel" data-hydrated=hydrated_attr(hydrated)>
+        <section
+            class="card island"
+            id="session-panel"
+            data-props=props
+            data-testid="expiry-panel"
+            data-hydrated=hydrated_attr(hydrated)
+        >
             <h2>"This session"</h2>
             <div aria-live="polite" data-testid="panel-note">
-                {move || {
-                    note.get()
-                        .map(|n| match n {
-                            Ok(text) => view! { <p class="note ok">{text}</p> }.into_any(),
-                            Err(text) => view! { <p class="note bad">{text}</p> }.into_any(),
-                        })
-                }}
+                {panel.note_view()}
             </div>
-            {move || view! { <ExpiryFacts view=state.get()/> }}
-            <ActionForm action=change>
+            <div inner_html=move || state.with(SessionView::expiry_html)></div>
+            <form method="post" action=SessionAction::url() on:submit=panel.submit()>
                 <CsrfField token=csrf/>
                 <div class="controls">
                     <label>
                         "Expire after "
                         <input
-                            name="seconds"
+                            name="value"
                             type="number"
-                            min="1"
                             value="300"
                             class="narrow"
                             data-testid="seconds-input"
                         />
                         " seconds of inactivity "
                     </label>
-                    <button type="submit" name="mode" value="seconds" class="button" data-testid="set-seconds">
+                    <button type="submit" name="action" value="expire_seconds" class="button" data-testid="set-seconds">
                         "set_expiry(seconds)"
                     </button>
                 </div>
                 <div class="controls">
-                    <button type="submit" name="mode" value="browser_close" class="button" data-testid="set-browser-close">
+                    <button type="submit" name="action" value="expire_browser_close" class="button" data-testid="set-browser-close">
                         "set_expiry(0): at browser close"
                     </button>
-                    <button type="submit" name="mode" value="default" class="button secondary" data-testid="set-default">
+                    <button type="submit" name="action" value="expire_default" class="button secondary" data-testid="set-default">
                         "set_expiry(None): default"
                     </button>
                 </div>
-            </ActionForm>
+            </form>
         </section>
     }
 }

@@ -12,7 +12,7 @@ use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::ui::{hydrated_attr, use_hydrated, CsrfField};
+use crate::ui::{hydrated_attr, island_props, use_hydrated, CsrfField, IslandProps};
 
 /// The session key that says who is logged in.
 pub const USER_KEY: &str = "username";
@@ -36,7 +36,7 @@ pub async fn log_in(session: &sesame::Session, username: &str, password: &str) -
 }
 
 /// The login form's server function: redirects to the secret page or back to the login page.
-#[server(prefix = "/api", endpoint = "lousy_login")]
+#[server(prefix = "/api", endpoint = "lousy_login", output = crate::model::PlainText)]
 pub async fn lousy_login(
     csrfmiddlewaretoken: String,
     username: String,
@@ -89,6 +89,10 @@ pub async fn secret_page() -> Result<Option<String>, AppError> {
 pub async fn log_out() -> Result<(), AppError> {
     let session = crate::server::session().await?;
     crate::server::no_store();
+    // Load first: the layout reads the session (flash messages) concurrently in this render,
+    // and a load still in flight when flush() runs would put the old data back afterwards
+    // (reported to the engine; loading here makes flush wait for it).
+    session.contains_key(USER_KEY).await?;
     session.flush().await?;
     Ok(())
 }
@@ -115,7 +119,10 @@ pub fn LoginPage() -> impl IntoView {
                                         </p>
                                     }
                                 })}
-                            <LoginForm csrf=data.csrf/>
+                            {
+                                provide_context(IslandProps(data.csrf));
+                                view! { <LoginForm/> }
+                            }
                         }
                             .into_any()
                     }
@@ -143,7 +150,7 @@ pub fn SecretPage() -> impl IntoView {
                         view! {
                             <h1>"The lousy secret"</h1>
                             <p class="tutorial-output" data-testid="output">
-                                "Welcome " {user} ", you are logged in."
+                                {format!("Welcome {user}, you are logged in.")}
                             </p>
                             <p>
                                 "This page is shown only to a session with a user in it. "
@@ -201,12 +208,21 @@ pub fn LogoutPage() -> impl IntoView {
 
 /// Island: the login form.
 #[island]
-pub fn LoginForm(csrf: String) -> impl IntoView {
+pub fn LoginForm() -> impl IntoView {
     let hydrated = use_hydrated();
+    // The CSRF token, without island props (see `IslandProps`).
+    let csrf = island_props("login-form");
+    let props = csrf.clone();
     let login = ServerAction::<LousyLogin>::new();
     let pending = login.pending();
     view! {
-        <section class="card island login" data-testid="login-form" data-hydrated=hydrated_attr(hydrated)>
+        <section
+            class="card island login"
+            id="login-form"
+            data-props=props
+            data-testid="login-form"
+            data-hydrated=hydrated_attr(hydrated)
+        >
             <ActionForm action=login>
                 <CsrfField token=csrf/>
                 <label class="field">
@@ -226,12 +242,14 @@ pub fn LoginForm(csrf: String) -> impl IntoView {
                     {move || if pending.get() { "Logging in…" } else { "Log in" }}
                 </button>
             </ActionForm>
+            // Outcomes arrive as a redirect (success) or a flash message on the reloaded page
+            // (failure), with or without JavaScript; only a failed request is reported here.
             {move || {
                 login
                     .value()
                     .get()
-                    .and_then(Result::err)
-                    .map(|e| view! { <p class="note bad">{e.to_string()}</p> })
+                    .is_some_and(|r| r.is_err())
+                    .then(|| view! { <p class="note bad">"The request failed. Please try again."</p> })
             }}
         </section>
     }

@@ -53,7 +53,15 @@ pub async fn snapshot(session: &Session) -> Result<SessionView, AppError> {
         .items()
         .await?
         .into_iter()
-        .map(|(key, value)| Item { key, json: value.to_string() })
+        .map(|(key, value)| {
+            // The CSRF secret never goes into a page unmasked (BREACH): show that it is there.
+            let json = if key == csrf::CSRF_SESSION_KEY {
+                "\"(CSRF secret, not shown)\"".to_string()
+            } else {
+                value.to_string()
+            };
+            Item { key, json }
+        })
         .collect::<Vec<_>>();
     let stored_expiry = items.iter().find(|i| i.key == "_session_expiry").map(|i| i.json.clone());
     let expiry_date = session.get_expiry_date().await?;
