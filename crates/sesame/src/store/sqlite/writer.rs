@@ -36,7 +36,10 @@ impl Writer {
     /// Open the write connection and start the thread.
     pub(super) fn start(path: &Path) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        // When another process (the CLI's sweep, a second server) holds the write lock, retry
+        // every 100 µs for up to 10 s. SQLite's default handler backs off to sleeps of up to
+        // 100 ms, so a write could wait long after the lock was free again.
+        conn.busy_handler(Some(retry_soon))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.set_prepared_statement_cache_capacity(16);
@@ -54,6 +57,11 @@ impl Writer {
         self.tx.send((w, reply)).map_err(|_| "the SQLite writer thread has stopped".to_owned())?;
         answer.await.map_err(|_| "the SQLite writer thread has stopped".to_owned())?
     }
+}
+
+fn retry_soon(attempt: i32) -> bool {
+    std::thread::sleep(Duration::from_micros(100));
+    attempt < 100_000
 }
 
 fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>) {
