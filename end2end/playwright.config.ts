@@ -26,7 +26,9 @@ export default defineConfig({
   fullyParallel: true,
   workers: process.env.PW_WORKERS ? Number(process.env.PW_WORKERS) : 2,
   forbidOnly: !!process.env.CI,
-  retries: 0,
+  // CI runs on 2 shared cores right after the release build; one retry there absorbs a timeout
+  // under load. A test that needed it is still listed as flaky in the report.
+  retries: process.env.CI ? 1 : 0,
   reporter: [['list'], ['html', { open: 'never' }]],
   use: {
     baseURL,
