@@ -61,6 +61,23 @@ pub struct Loaded {
     pub version: Version,
 }
 
+impl Loaded {
+    /// A stored record as a session: its data, or an empty session when it does not decode.
+    /// Django does the same (and logs "Session data corrupted"); the raw value stays the
+    /// version, so the next save overwrites the bad record.
+    pub(crate) fn from_stored(key: &str, raw: String, decoded: Result<Data, crate::codec::DecodeError>) -> Loaded {
+        Loaded { data: data_or_empty(key, decoded), version: Version(raw) }
+    }
+}
+
+/// The decoded data, or an empty map (logged) when it could not be decoded.
+pub(crate) fn data_or_empty(key: &str, decoded: Result<Data, crate::codec::DecodeError>) -> Data {
+    decoded.unwrap_or_else(|e| {
+        tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
+        Data::new()
+    })
+}
+
 /// A record to write.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {

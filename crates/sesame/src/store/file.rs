@@ -208,14 +208,8 @@ impl SessionStore for FileStore {
         let Some(path) = self.path(key) else { return Ok(None) };
         let read = self.blocking(move |inner| inner.read(&path)).await?;
         Ok(read.filter(|(_, expire)| *expire > now).map(|(raw, _)| {
-            let data = match self.0.codec.decode(&raw) {
-                Ok(decoded) => decoded.data,
-                Err(e) => {
-                    tracing::warn!(key = %key::redact(key), error = %e, "session data corrupted; reading as empty");
-                    crate::Data::new()
-                }
-            };
-            Loaded { data, version: Version(raw) }
+            let decoded = self.0.codec.decode(&raw).map(|d| d.data);
+            Loaded::from_stored(key, raw, decoded)
         }))
     }
 

@@ -126,15 +126,8 @@ impl SessionStore for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|(raw,)| {
-            let data = match self.codec.decode(&raw) {
-                Ok(decoded) => decoded.data,
-                Err(e) => {
-                    // Django logs "Session data corrupted" and carries on with an empty session.
-                    tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
-                    crate::Data::new()
-                }
-            };
-            Loaded { data, version: Version(raw) }
+            let decoded = self.codec.decode(&raw).map(|d| d.data);
+            Loaded::from_stored(key, raw, decoded)
         }))
     }
 

@@ -146,13 +146,7 @@ impl RedisStore {
     }
 
     fn decoded(&self, key: &str, raw: &str) -> crate::Data {
-        match self.codec.decode(raw) {
-            Ok(decoded) => decoded.data,
-            Err(e) => {
-                tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
-                crate::Data::new()
-            }
-        }
+        super::data_or_empty(key, self.codec.decode(raw).map(|d| d.data))
     }
 
     async fn scan(&self) -> Result<Vec<String>, StoreError> {

@@ -125,15 +125,8 @@ impl SessionStore for SqliteStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
         let raw = self.hot_readers.load(key, &format_datetime(now))?;
         Ok(raw.map(|raw| {
-            let data = match self.decoded.decode(&self.codec, key, &raw) {
-                Ok(data) => data,
-                Err(e) => {
-                    // Django logs "Session data corrupted" and carries on with an empty session.
-                    tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
-                    crate::Data::new()
-                }
-            };
-            Loaded { data, version: Version(raw) }
+            let decoded = self.decoded.decode(&self.codec, key, &raw);
+            Loaded::from_stored(key, raw, decoded)
         }))
     }
 

@@ -182,6 +182,16 @@ pub async fn large_values_round_trip(store: Arc<dyn SessionStore>) {
     assert_eq!(store.load(k, Utc::now()).await.unwrap().unwrap().data, d);
 }
 
+/// One exact increment of the session's `count`.
+pub async fn increment(s: &sesame::Session) {
+    s.modify(|d| {
+        let n = d.get("count").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
+        d.insert("count".into(), n.into());
+    })
+    .await
+    .unwrap();
+}
+
 /// Through the public API: 200 concurrent read-modify-writes of one counter end at 200, and
 /// concurrent writes of different keys all survive.
 pub async fn no_lost_updates(store: Arc<dyn SessionStore>) {
@@ -196,12 +206,7 @@ pub async fn no_lost_updates(store: Arc<dyn SessionStore>) {
         tasks.push(tokio::spawn(async move {
             // A plain write to a key of its own, and an exact increment.
             s.insert(&format!("k{i}"), i).await.unwrap();
-            s.modify(|d| {
-                let n = d.get("count").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
-                d.insert("count".into(), n.into());
-            })
-            .await
-            .unwrap();
+            increment(&s).await;
             s.insert(&format!("after{i}"), i).await.unwrap();
             s.save().await.unwrap();
         }));
@@ -284,12 +289,7 @@ pub async fn two_process_increments(a: &sesame::Sessions, b: &sesame::Sessions) 
         let s = if i % 2 == 0 { a.open(Some(&key)) } else { b.open(Some(&key)) };
         tasks.push(tokio::spawn(async move {
             s.insert(&format!("k{i}"), i).await.unwrap();
-            s.modify(|d| {
-                let n = d.get("count").and_then(|v| v.as_i64()).unwrap_or(0) + 1;
-                d.insert("count".into(), n.into());
-            })
-            .await
-            .unwrap();
+            increment(&s).await;
         }));
     }
     for t in tasks {
