@@ -8,23 +8,11 @@
 #      and the p50/p99 latency of the server's requests before (idle) and during the sweep.
 # Usage: bench/clearsessions.sh [ROWS]
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROWS="${1:-1000000}"
 PORT="${PORT:-8611}"
-cd "$ROOT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build -q --release -p sesame --features cli --example tutorial --bin sesame
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cargo build -q --release -p sesame-bench --bin loadgen
-BIN="$CARGO_TARGET_DIR/release"
-
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-export DATABASE_URL="sqlite:$WORK/db.sqlite3" SECRET_KEY="bench-secret-key" RUST_LOG=warn
-(cd "$WORK" && exec "$BIN/examples/tutorial" --addr "127.0.0.1:$PORT") &
-SERVER_PID=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/plain/" >/dev/null && break; sleep 0.1; done
+start_tutorial "$PORT"
 
 COOKIE="$(curl -s -o /dev/null -D - "http://127.0.0.1:$PORT/save-session-data/" | tr -d '\r' \
   | sed -n 's/^set-cookie: \(sessionid=[a-z0-9]*\).*/\1/Ip')"

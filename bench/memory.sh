@@ -4,23 +4,12 @@
 # peak RSS (VmHWM) and its RSS at the end.
 # Usage: bench/memory.sh [ROWS]
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROWS="${1:-1000000}"
 PORT="${PORT:-8612}"
 DURATION="${DURATION:-15}"
-cd "$ROOT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build -q --release -p sesame --example tutorial
-BIN="$CARGO_TARGET_DIR/release"
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-export DATABASE_URL="sqlite:$WORK/db.sqlite3" SECRET_KEY="bench-secret-key" RUST_LOG=warn
-(cd "$WORK" && exec "$BIN/examples/tutorial" --addr "127.0.0.1:$PORT") &
-SERVER_PID=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/plain/" >/dev/null && break; sleep 0.1; done
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+start_tutorial "$PORT"
 curl -s -o /dev/null "http://127.0.0.1:$PORT/save-session-data/"
 DATA="$(sqlite3 "$WORK/db.sqlite3" 'SELECT session_data FROM django_session LIMIT 1')"
 sqlite3 "$WORK/db.sqlite3" "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $ROWS)
