@@ -64,6 +64,9 @@ pub enum StoreError {
     /// The settings name a store this build does not have.
     #[error("unsupported store: {0}")]
     Unsupported(String),
+    /// The failure of a write shared by several requests (group commit): each of them gets it.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
     /// Anything else a backend reports.
     #[error("{0}")]
     Other(String),

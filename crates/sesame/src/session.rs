@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result, StoreError};
 use crate::expiry::{self, Expiry, EXPIRY_KEY};
-use crate::store::{Created, Record, Saved, SessionStore, Version};
+use crate::group_commit::Outcome;
+use crate::store::{Created, Record, SessionStore, Version};
 use crate::{key, Clock, Data, Settings};
 
 /// Key and value of Django's test cookie.
@@ -21,13 +22,13 @@ pub const TEST_COOKIE_VALUE: &str = "worked";
 const MAX_SAVE_ATTEMPTS: usize = 100;
 
 /// What sessions of one application share: the store, the settings, the clock and the
-/// per-key locks.
+/// per-key group-commit state.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) settings: Settings,
     pub(crate) clock: Clock,
-    pub(crate) locks: crate::locks::KeyLocks,
+    pub(crate) keys: crate::group_commit::KeyEntries,
 }
 
 /// One change made by a request, kept until it is saved so that it can be applied again on
@@ -377,9 +378,8 @@ impl Session {
             st.key.take()
         };
         if let Some(k) = old {
-            let lock = self.0.shared.locks.get(&k);
-            let mut committed = lock.lock().await;
-            *committed = None;
+            let entry = self.0.shared.keys.get(&k);
+            let _writing = entry.lock_for_delete().await;
             self.store().delete(&k).await?;
         }
         Ok(())
@@ -397,9 +397,8 @@ impl Session {
         self.commit(&|_| ()).await?;
         self.0.state.lock().modified = true;
         if let Some(k) = old {
-            let lock = self.0.shared.locks.get(&k);
-            let mut committed = lock.lock().await;
-            *committed = None;
+            let entry = self.0.shared.keys.get(&k);
+            let _writing = entry.lock_for_delete().await;
             self.store().delete(&k).await?;
         }
         Ok(())
@@ -456,7 +455,18 @@ impl Session {
     /// # Errors
     /// [`Error::Interrupted`] if the session was deleted meanwhile; [`Error::Store`].
     pub async fn modify<R>(&self, f: impl Fn(&mut Data) -> R + Send + Sync) -> Result<R> {
-        self.ensure_loaded().await?;
+        // While another request of this process is writing this key, its state is newer than
+        // anything a load would return, and the compare-and-set catches a change from
+        // elsewhere: skip the load (under a burst on one key, most requests then do no read).
+        let skip_load = {
+            let mut st = self.0.state.lock();
+            let skip = st.cache.is_none() && st.key.as_deref().is_some_and(|k| self.0.shared.keys.is_active(k));
+            st.accessed |= skip;
+            skip
+        };
+        if !skip_load {
+            self.ensure_loaded().await?;
+        }
         let r = self.commit(&f).await?;
         self.0.state.lock().modified = true;
         Ok(r)
@@ -505,64 +515,59 @@ impl Session {
     }
 
     /// Write the data (with `f` applied) to the store: create if there is no key, otherwise
-    /// compare-and-set, reloading and replaying this request's changes on conflict.
+    /// compare-and-set through the key's group commit (see [`crate::group_commit`]), applying
+    /// this request's changes again on conflict.
     async fn commit<R>(&self, f: &(dyn Fn(&mut Data) -> R + Send + Sync)) -> Result<R> {
-        let (key, mut data, mut version) = {
-            let st = self.0.state.lock();
-            (st.key.clone(), st.cache.clone().unwrap_or_default(), st.version.clone())
-        };
-        let age = self.settings().session_cookie_age;
-        let Some(key) = key else {
-            let r = f(&mut data);
-            for _ in 0..8 {
-                let candidate = key::generate();
-                let record = Record { data: &data, expire_date: expiry::date(&data, age, self.now()) };
-                if let Created::Created { key, version } = self.store().create(&candidate, record).await? {
-                    self.committed(key, data, version);
-                    return Ok(r);
+        let mut attempts = 0;
+        loop {
+            let Some(key) = self.session_key() else { return self.create(f).await };
+            let entry = self.0.shared.keys.get(&key);
+            loop {
+                attempts += 1;
+                if attempts > MAX_SAVE_ATTEMPTS {
+                    let msg = format!("gave up saving after {MAX_SAVE_ATTEMPTS} concurrent updates");
+                    return Err(StoreError::Other(msg).into());
                 }
-            }
-            return Err(StoreError::KeyExhausted.into());
-        };
-        let lock = self.0.shared.locks.get(&key);
-        let mut committed = lock.lock().await;
-        // Another request of this process committed after we loaded: start from its state.
-        if let Some((v, d)) = committed.as_ref() {
-            if version.as_ref() != Some(v) {
-                data = d.clone();
-                version = Some(v.clone());
-                for op in &self.0.state.lock().ops {
-                    op.apply(&mut data);
-                }
-            }
-        }
-        for _ in 0..MAX_SAVE_ATTEMPTS {
-            let r = f(&mut data);
-            let record = Record { data: &data, expire_date: expiry::date(&data, age, self.now()) };
-            let outcome = match &version {
-                Some(v) => self.store().save(&key, record, v).await?,
-                None => Saved::Conflict,
-            };
-            match outcome {
-                Saved::Saved { key: saved_key, version } => {
-                    *committed = (saved_key == key).then(|| (version.clone(), data.clone()));
-                    self.committed(saved_key, data, version);
-                    return Ok(r);
-                }
-                Saved::Conflict => {
-                    let Some(fresh) = self.store().load(&key, self.now()).await? else {
-                        *committed = None;
-                        return Err(Error::Interrupted);
-                    };
-                    data = fresh.data;
-                    version = Some(fresh.version);
-                    for op in &self.0.state.lock().ops {
-                        op.apply(&mut data);
+                let ops = self.0.state.lock().ops.clone();
+                let own = || {
+                    let st = self.0.state.lock();
+                    st.cache.clone().map(|data| (st.version.clone(), data))
+                };
+                let replay = |data: &mut Data| ops.iter().for_each(|op| op.apply(data));
+                let Some(mut joined) = entry.join(own, replay, f) else {
+                    // Nothing known in this process and nothing loaded (a `modify` that skipped
+                    // its load just as the other writers finished): load, then start again.
+                    self.ensure_loaded().await?;
+                    break;
+                };
+                match entry.outcome(&mut joined, &self.0.shared, &key).await {
+                    Outcome::Saved(w) => {
+                        self.committed(w.key.clone(), w.data.clone(), w.version.clone());
+                        return Ok(joined.value);
                     }
+                    Outcome::Retry => continue,
+                    Outcome::Interrupted => return Err(Error::Interrupted),
+                    Outcome::Failed(e) => return Err(StoreError::Shared(e).into()),
                 }
             }
         }
-        Err(StoreError::Other(format!("gave up saving after {MAX_SAVE_ATTEMPTS} concurrent updates")).into())
+    }
+
+    /// Store a session that has no key yet under a fresh random one.
+    async fn create<R>(&self, f: &(dyn Fn(&mut Data) -> R + Send + Sync)) -> Result<R> {
+        let mut data = self.0.state.lock().cache.clone().unwrap_or_default();
+        let r = f(&mut data);
+        let expire_date = expiry::date(&data, self.settings().session_cookie_age, self.now());
+        for _ in 0..8 {
+            let candidate = key::generate();
+            if let Created::Created { key, version } =
+                self.store().create(&candidate, Record { data: &data, expire_date }).await?
+            {
+                self.committed(key, data, version);
+                return Ok(r);
+            }
+        }
+        Err(StoreError::KeyExhausted.into())
     }
 
     fn committed(&self, key: String, data: Data, version: Version) {

@@ -44,7 +44,7 @@ impl Sessions {
                 store,
                 settings,
                 clock,
-                locks: crate::locks::KeyLocks::default(),
+                keys: crate::group_commit::KeyEntries::default(),
             }),
         }
     }

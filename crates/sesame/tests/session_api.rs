@@ -300,11 +300,7 @@ struct SlowLoads(sesame::store::MemoryStore);
 
 #[async_trait::async_trait]
 impl sesame::SessionStore for SlowLoads {
-    async fn load(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<sesame::store::Loaded>, sesame::StoreError> {
+    async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<sesame::store::Loaded>, sesame::StoreError> {
         // Read first, answer later: the row is read before a concurrent delete lands.
         let loaded = self.0.load(key, now).await;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -12,16 +12,21 @@ use std::sync::Arc;
 pub const SECRET: &str = "test-secret-key-1234567890";
 
 /// Counts every call to the wrapped store, so tests can assert "no I/O" and "one read".
+/// Optionally makes each save take a while, as a network round trip does.
 #[derive(Debug)]
 pub struct Counting<S> {
     pub inner: S,
     pub loads: AtomicUsize,
     pub writes: AtomicUsize,
+    pub save_delay: std::time::Duration,
 }
 
 impl<S> Counting<S> {
     pub fn new(inner: S) -> Self {
-        Self { inner, loads: AtomicUsize::new(0), writes: AtomicUsize::new(0) }
+        Self::slow(inner, std::time::Duration::ZERO)
+    }
+    pub fn slow(inner: S, save_delay: std::time::Duration) -> Self {
+        Self { inner, loads: AtomicUsize::new(0), writes: AtomicUsize::new(0), save_delay }
     }
     pub fn loads(&self) -> usize {
         self.loads.load(Ordering::SeqCst)
@@ -43,6 +48,9 @@ impl<S: SessionStore> SessionStore for Counting<S> {
     }
     async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
+        if !self.save_delay.is_zero() {
+            tokio::time::sleep(self.save_delay).await;
+        }
         self.inner.save(key, record, expected).await
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
