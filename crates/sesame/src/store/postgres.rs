@@ -39,6 +39,8 @@ const DDL: &str = concat!(
 pub struct PostgresStore {
     pool: PgPool,
     codec: Codec,
+    /// Decoded data of recently read rows, reused while the stored bytes are unchanged.
+    decoded: std::sync::Arc<crate::codec::DecodeCache>,
 }
 
 impl PostgresStore {
@@ -82,7 +84,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts.statement_cache_capacity(64))
             .await?;
-        let store = Self { pool, codec };
+        let store = Self { pool, codec, decoded: Default::default() };
         if create {
             store.migrate().await?;
         } else {
@@ -126,7 +128,7 @@ impl SessionStore for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|(raw,)| {
-            let decoded = self.codec.decode(&raw).map(|d| d.data);
+            let decoded = self.decoded.decode(&self.codec, key, &raw);
             Loaded::from_stored(key, raw, decoded)
         }))
     }
@@ -174,6 +176,7 @@ impl SessionStore for PostgresStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM django_session WHERE session_key = $1").bind(key).execute(&self.pool).await?;
+        self.decoded.forget(key);
         Ok(())
     }
 
