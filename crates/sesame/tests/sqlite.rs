@@ -98,3 +98,29 @@ async fn no_lost_updates_across_two_processes() {
     let b = sesame::Sessions::new(Arc::new(store_b), sesame::Settings::with_secret_key(SECRET));
     two_process_increments(&a, &b).await;
 }
+
+#[tokio::test]
+async fn sweeping_in_short_batches_removes_exactly_the_expired_rows() {
+    let (store, _dir) = sqlite_store().await;
+    let n: u64 = 20_000;
+    sqlx::query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) \
+         INSERT INTO django_session SELECT printf('expired%025d', x), 'x', '2020-01-01 00:00:00' FROM c",
+    )
+    .bind(n as i64)
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    created(&store, "stillalive000000000000000000000", &data(serde_json::json!({})), later()).await;
+    let totals = std::sync::Mutex::new(Vec::new());
+    let removed =
+        store.clear_expired_with_progress(chrono::Utc::now(), &|t| totals.lock().unwrap().push(t)).await.unwrap();
+    assert_eq!(removed, n);
+    let totals = totals.into_inner().unwrap();
+    // Many short transactions, each reported, the running total rising to n.
+    assert!(totals.len() > 4, "{} batches", totals.len());
+    assert!(totals.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(totals.last(), Some(&n));
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert!(store.load("stillalive000000000000000000000", chrono::Utc::now()).await.unwrap().is_some());
+}

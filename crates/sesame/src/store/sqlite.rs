@@ -23,14 +23,10 @@ use std::sync::Arc;
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
 
 mod readers;
+mod sweep;
 mod writer;
 use crate::codec::Codec;
 use crate::error::StoreError;
-
-/// Rows deleted per transaction by [`SqliteStore::clear_expired`]: a few ms of work, so a
-/// request waiting for the write lock waits milliseconds, not the whole sweep (500 rows made
-/// 1M rows take 12 s here; 1,000 take 7-9 s).
-const SWEEP_BATCH: i64 = 1_000;
 
 /// Sessions in SQLite's `django_session` table.
 #[derive(Debug, Clone)]
@@ -41,6 +37,8 @@ pub struct SqliteStore {
     hot_writer: writer::Writer,
     decoded: Arc<crate::codec::DecodeCache>,
     codec: Codec,
+    /// The database file (the sweep opens its own connection to it).
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -87,8 +85,8 @@ impl SqliteStore {
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2);
         let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(opts.read_only(true)).await?;
         let hot_writer = writer::Writer::start(&path)?;
-        let hot_readers = Arc::new(readers::Readers::new(path));
-        Ok(Self { reader, writer, hot_readers, hot_writer, decoded: Arc::default(), codec })
+        let hot_readers = Arc::new(readers::Readers::new(path.clone()));
+        Ok(Self { reader, writer, hot_readers, hot_writer, decoded: Arc::default(), codec, path })
     }
 
     /// The codec rows are encoded with.
@@ -178,29 +176,19 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
-        let now = format_datetime(now);
-        let mut total = 0;
-        loop {
-            let batch_started = std::time::Instant::now();
-            // Short transactions by rowid, so live requests get the write lock between batches
-            // (one big DELETE holds it for the whole sweep: Django ticket #23830).
-            let done = sqlx::query(
-                "DELETE FROM django_session WHERE rowid IN \
-                 (SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2)",
-            )
-            .bind(&now)
-            .bind(SWEEP_BATCH)
-            .execute(&self.writer)
-            .await?;
-            total += done.rows_affected();
+        let (now, path) = (format_datetime(now), self.path.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sweep = tokio::task::spawn_blocking(move || {
+            sweep::run(&path, &now, |total| {
+                let _ = tx.send(total);
+            })
+        });
+        while let Some(total) = rx.recv().await {
             progress(total);
-            if done.rows_affected() < SWEEP_BATCH as u64 {
-                return Ok(total);
-            }
-            // Rest as long as the batch took: the write lock is free half the time, so the
-            // server's writes (in this process or another) get in between batches instead of
-            // backing off in SQLite's busy handler. 1M rows still take only a few seconds.
-            tokio::time::sleep(batch_started.elapsed()).await;
+        }
+        match sweep.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(StoreError::Other(format!("the sweep thread failed: {e}"))),
         }
     }
 

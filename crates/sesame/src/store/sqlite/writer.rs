@@ -59,7 +59,8 @@ impl Writer {
     }
 }
 
-fn retry_soon(attempt: i32) -> bool {
+/// Busy handler: retry every 100 µs, for up to 10 s.
+pub(super) fn retry_soon(attempt: i32) -> bool {
     std::thread::sleep(Duration::from_micros(100));
     attempt < 100_000
 }

@@ -1,0 +1,50 @@
+//! Deleting expired sessions in short batches that live requests can slip between.
+//!
+//! SQLite has one write lock. A single `DELETE` of a million rows holds it for seconds and every
+//! login waits behind it (Django ticket #23830). Here each batch is one short transaction,
+//! sized so that it holds the lock for about [`BATCH_TARGET`]: a write that arrives during a
+//! batch waits at most about that long. Between batches the sweep rests for half the batch's
+//! time, so waiting writers (whose busy handlers retry every 100 µs) take the lock first.
+//!
+//! The sweep runs on a blocking thread with its own connection: its rests must be precise to
+//! the tens of microseconds, which an async timer (millisecond ticks) is not, and a batch is
+//! pure database work.
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long one batch should hold the write lock.
+const BATCH_TARGET: Duration = Duration::from_millis(1);
+/// Bounds of the batch size, in rows.
+const MIN_BATCH: f64 = 32.0;
+const MAX_BATCH: f64 = 5_000.0;
+
+/// Delete every row that expired before `now` (Django's text form), reporting the running
+/// total after each batch through `progress`.
+pub(super) fn run(path: &Path, now: &str, mut progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
+    let conn = Connection::open(path)?;
+    conn.busy_handler(Some(super::writer::retry_soon))?;
+    let mut delete = conn.prepare(
+        "DELETE FROM django_session WHERE rowid IN \
+         (SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2)",
+    )?;
+    let mut batch = 256.0_f64;
+    let mut total = 0;
+    loop {
+        let rows = batch as usize;
+        let started = Instant::now();
+        let deleted = delete.execute((now, rows))?;
+        let took = started.elapsed();
+        total += deleted as u64;
+        progress(total);
+        if deleted < rows {
+            return Ok(total);
+        }
+        // Aim the next batch at the target, moving at most 2× per step (one slow batch, say a
+        // WAL checkpoint, must not shrink the next one to nothing).
+        let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
+        batch = (batch * scale).clamp(MIN_BATCH, MAX_BATCH);
+        std::thread::sleep(took / 2);
+    }
+}
