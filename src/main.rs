@@ -24,10 +24,8 @@ async fn main() -> anyhow::Result<()> {
     let app = sesame_app::server::router::build(leptos_options, &sessions);
 
     // TCP_NODELAY: without it each streamed response stalls on Nagle's algorithm (~40 ms).
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?
-        .tap_io(|tcp| {
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::trace!(error = %e, "could not set TCP_NODELAY");
             }

@@ -44,7 +44,6 @@ pub fn MessageList(messages: Vec<FlashMessage>) -> impl IntoView {
     })
 }
 
-
 /// Data for an island, passed without island props.
 ///
 /// Island props travel as JSON and cost the browser serde_json's decoder (~15 KB of gzipped
@@ -60,10 +59,7 @@ pub struct IslandProps(pub String);
 pub fn island_props(id: &str) -> String {
     #[cfg(feature = "hydrate")]
     {
-        document()
-            .get_element_by_id(id)
-            .and_then(|el| el.get_attribute("data-props"))
-            .unwrap_or_default()
+        document().get_element_by_id(id).and_then(|el| el.get_attribute("data-props")).unwrap_or_default()
     }
     #[cfg(not(feature = "hydrate"))]
     {

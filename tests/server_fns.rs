@@ -129,7 +129,11 @@ async fn tutorial_session_data() {
     assert_eq!(s.get::<String>("password").await.unwrap().as_deref(), Some("rootpass"));
 
     let r = c.get("/access-session-data/").await;
-    assert!(r.body.contains("Id : 1 <br/>Name : root <br/>Password : rootpass <br/>") || r.body.contains("Id : 1 <br>"), "{}", r.body);
+    assert!(
+        r.body.contains("Id : 1 <br/>Name : root <br/>Password : rootpass <br/>") || r.body.contains("Id : 1 <br>"),
+        "{}",
+        r.body
+    );
 
     assert!(c.get("/delete-session-data/").await.body.contains("Session Data cleared"));
     assert!(c.get("/access-session-data/").await.body.contains("No session data"));
@@ -143,7 +147,13 @@ async fn panel_server_functions_with_and_without_js() {
     let token = csrf_token(&c.get("/access-session-data/").await.body);
 
     // JS client: JSON result with the new state.
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "set"), ("key", "n"), ("value", "[1,2]")], false).await;
+    let r = c
+        .post(
+            "/api/session_action",
+            &[("csrfmiddlewaretoken", &token), ("action", "set"), ("key", "n"), ("value", "[1,2]")],
+            false,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let result: sesame_app::model::PanelResult =
         <sesame_app::model::PanelEncoding as leptos::server_fn::Decodes<_>>::decode(r.body.clone().into()).unwrap();
@@ -151,7 +161,9 @@ async fn panel_server_functions_with_and_without_js() {
     assert_eq!(c.session().get_value("n").await.unwrap(), Some(serde_json::json!([1, 2])));
 
     // No JS: a redirect back to the page, and the outcome as a flash message.
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "delete"), ("key", "n")], true).await;
+    let r = c
+        .post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "delete"), ("key", "n")], true)
+        .await;
     assert_eq!(r.status, StatusCode::FOUND);
     // Back to the Referer (server_fn strips its own error query, leaving a bare `?`).
     assert!(r.location.as_deref().unwrap_or("").starts_with("http://127.0.0.1:3000/access-session-data/"));
@@ -161,7 +173,13 @@ async fn panel_server_functions_with_and_without_js() {
     assert!(!c.get("/access-session-data/").await.body.contains("Deleted “n”."), "and only once");
 
     // Framework keys are off limits.
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "set"), ("key", "_csrftoken"), ("value", "x")], false).await;
+    let r = c
+        .post(
+            "/api/session_action",
+            &[("csrfmiddlewaretoken", &token), ("action", "set"), ("key", "_csrftoken"), ("value", "x")],
+            false,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.body.starts_with("BadInput|"), "{}", r.body);
 
@@ -182,19 +200,34 @@ async fn expiry_changes_the_cookie() {
     assert!(r.set_cookie[0].contains("Max-Age=1209600"), "{:?}", r.set_cookie);
     let token = csrf_token(&r.body);
 
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "expire_seconds"), ("value", "300")], false).await;
+    let r = c
+        .post(
+            "/api/session_action",
+            &[("csrfmiddlewaretoken", &token), ("action", "expire_seconds"), ("value", "300")],
+            false,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.set_cookie[0].contains("Max-Age=300"), "{:?}", r.set_cookie);
     assert_eq!(c.session().get_expiry_age().await.unwrap(), 300);
 
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "expire_browser_close")], false).await;
+    let r = c
+        .post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "expire_browser_close")], false)
+        .await;
     assert!(!r.set_cookie[0].contains("Max-Age") && !r.set_cookie[0].contains("Expires"), "{:?}", r.set_cookie);
     assert!(c.session().get_expire_at_browser_close().await.unwrap());
 
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "expire_default")], false).await;
+    let r =
+        c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "expire_default")], false).await;
     assert!(r.set_cookie[0].contains("Max-Age=1209600"), "{:?}", r.set_cookie);
 
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "expire_seconds"), ("value", "-1")], false).await;
+    let r = c
+        .post(
+            "/api/session_action",
+            &[("csrfmiddlewaretoken", &token), ("action", "expire_seconds"), ("value", "-1")],
+            false,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
@@ -211,7 +244,9 @@ async fn lousy_login_flow() {
     let before = c.cookie.clone().expect("the CSRF secret made a session");
 
     // Wrong password: Django's message format in the session, shown once.
-    let r = c.post("/api/lousy_login", &[("csrfmiddlewaretoken", &token), ("username", "root"), ("password", "x")], true).await;
+    let r = c
+        .post("/api/lousy_login", &[("csrfmiddlewaretoken", &token), ("username", "root"), ("password", "x")], true)
+        .await;
     assert_eq!((r.status, r.location.as_deref()), (StatusCode::FOUND, Some("/lousy-login/")));
     assert_eq!(
         c.session().get_value("_messages").await.unwrap(),
@@ -221,7 +256,9 @@ async fn lousy_login_flow() {
     assert!(!c.get("/lousy-login/").await.body.contains("Error wrong username/password"));
 
     // Success: a new key, the old record gone.
-    let r = c.post("/api/lousy_login", &[("csrfmiddlewaretoken", &token), ("username", "root"), ("password", "pass")], true).await;
+    let r = c
+        .post("/api/lousy_login", &[("csrfmiddlewaretoken", &token), ("username", "root"), ("password", "pass")], true)
+        .await;
     assert_eq!((r.status, r.location.as_deref()), (StatusCode::FOUND, Some("/lousy-secret/")));
     let after = c.cookie.clone().unwrap();
     assert_ne!(before, after);
@@ -231,7 +268,13 @@ async fn lousy_login_flow() {
     assert!(r.body.contains("Welcome root, you are logged in."), "{}", r.body);
 
     // The old token died with login (rotate_token); a fresh page has a new one.
-    let r = c.post("/api/session_action", &[("csrfmiddlewaretoken", &token), ("action", "set"), ("key", "a"), ("value", "1")], false).await;
+    let r = c
+        .post(
+            "/api/session_action",
+            &[("csrfmiddlewaretoken", &token), ("action", "set"), ("key", "a"), ("value", "1")],
+            false,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // Logout flushes: record deleted, deletion cookie sent.
@@ -269,7 +312,13 @@ async fn csrf_refusals() {
     // A token from another session is refused.
     let mut other = Client::new(&app);
     let foreign = csrf_token(&other.get("/lousy-login/").await.body);
-    let r = c.post("/api/lousy_login", &[("csrfmiddlewaretoken", &foreign), ("username", "root"), ("password", "pass")], true).await;
+    let r = c
+        .post(
+            "/api/lousy_login",
+            &[("csrfmiddlewaretoken", &foreign), ("username", "root"), ("password", "pass")],
+            true,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // The right token passes, same origin too.

@@ -2,8 +2,8 @@
 //! global policy), and what `get_expiry_age`, `get_expiry_date` and
 //! `get_expire_at_browser_close` then say. The cookie's `Max-Age`/`Expires` follow.
 
-use leptos::server_fn::ServerFn;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
@@ -36,10 +36,9 @@ pub async fn change_expiry(session: &sesame::Session, action: &str, seconds: &st
     use sesame::Expiry;
     let (expiry, note) = match action {
         "expire_seconds" => match seconds.trim().parse::<i64>() {
-            Ok(n) if (1..=10 * 365 * 86_400).contains(&n) => (
-                Expiry::Seconds(n),
-                format!("set_expiry({n}): the session ends after {n} seconds of inactivity."),
-            ),
+            Ok(n) if (1..=10 * 365 * 86_400).contains(&n) => {
+                (Expiry::Seconds(n), format!("set_expiry({n}): the session ends after {n} seconds of inactivity."))
+            }
             _ => return Err(AppError::BadInput("Give a number of seconds between 1 and 315360000.".into())),
         },
         "expire_browser_close" => {

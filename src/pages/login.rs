@@ -37,11 +37,7 @@ pub async fn log_in(session: &sesame::Session, username: &str, password: &str) -
 
 /// The login form's server function: redirects to the secret page or back to the login page.
 #[server(prefix = "/api", endpoint = "lousy_login", output = crate::model::PlainText)]
-pub async fn lousy_login(
-    csrfmiddlewaretoken: String,
-    username: String,
-    password: String,
-) -> Result<(), AppError> {
+pub async fn lousy_login(csrfmiddlewaretoken: String, username: String, password: String) -> Result<(), AppError> {
     let _ = csrfmiddlewaretoken; // checked by the CSRF middleware
     let session = crate::server::session().await?;
     if log_in(&session, &username, &password).await? {

@@ -1,9 +1,9 @@
 //! Step 2, session data: the tutorial's save / access / delete views, and the [`SessionPanel`]
 //! island that shows the decoded session and edits it through server functions.
 
-use leptos::server_fn::ServerFn;
 use leptos::either::Either;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 

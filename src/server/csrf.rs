@@ -185,8 +185,7 @@ pub async fn protect(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let header_token =
-        parts.headers.get("x-csrftoken").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_token = parts.headers.get("x-csrftoken").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(_) => return forbidden(&Reject::Unreadable),

@@ -26,12 +26,7 @@ pub async fn session() -> Result<Session, AppError> {
 /// uses: the browser's `Accept` for a navigation contains `text/html`.
 pub fn is_plain_form_post() -> bool {
     use_context::<axum::http::request::Parts>()
-        .and_then(|p| {
-            p.headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.contains("text/html"))
-        })
+        .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
         .unwrap_or(false)
 }
 
