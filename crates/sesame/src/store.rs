@@ -198,7 +198,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug + 'static {
         crate::key::is_valid(key)
     }
 
-    /// Whether records live in this process only (the layer's in-process locks are then the
+    /// Whether records live in this process only (the in-process group commit is then the
     /// whole story; for shared stores compare-and-set does the cross-process part).
     fn is_shared(&self) -> bool {
         true
