@@ -4,11 +4,11 @@
 //!   (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC), so that both sides' string comparisons agree.
 //! - WAL journal: readers never wait for the writer.
 //! - The session hot path (load, create, save, delete) uses rusqlite: reads run inline on the
-//!   caller's thread from a pool of read-only connections ([`readers`]); writes go through one
-//!   connection, where the caller that finds it free commits every write queued at that moment
-//!   in one transaction ([`writer`]: group commit). sqlx, which hands every statement to a
-//!   worker thread, serves the migrations and the sessions API (list, count, inspect), where
-//!   that cost does not matter; the sweep has a blocking thread of its own ([`sweep`]).
+//!   caller's thread from a pool of read-only connections ([`readers`]), writes go to one
+//!   writer thread that commits every write waiting at that moment in one transaction
+//!   ([`writer`]: group commit). sqlx, which hands every statement to a worker thread, serves
+//!   the migrations and the sessions API (list, count, inspect, sweeps), where that cost does
+//!   not matter.
 //! - `synchronous = NORMAL` in WAL: a committed session survives a crash of the process; a
 //!   power loss can lose the last commits (never corrupt the file). See the README.
 
