@@ -124,3 +124,37 @@ async fn sweeping_in_short_batches_removes_exactly_the_expired_rows() {
     assert_eq!(store.count().await.unwrap(), 1);
     assert!(store.load("stillalive000000000000000000000", chrono::Utc::now()).await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_a_write_lock_held_by_another_process_then_commits() {
+    let (store, dir) = sqlite_store().await;
+    let store: Arc<dyn SessionStore> = Arc::new(store);
+    let sessions = sesame::Sessions::new(store.clone(), sesame::Settings::with_secret_key(SECRET));
+    let s = sessions.open(None);
+    s.insert("n", 1).await.unwrap();
+    s.save().await.unwrap();
+    let key = s.session_key().unwrap();
+
+    // Another connection (as another process would) holds the write lock until told to let go.
+    let path = dir.path().join("db.sqlite3");
+    let (locked_tx, locked) = tokio::sync::oneshot::channel();
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let other = rusqlite::Connection::open(path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        release.recv().unwrap();
+        other.execute_batch("COMMIT").unwrap();
+    });
+    locked.await.unwrap();
+    let writer = sessions.open(Some(&key));
+    let write = tokio::spawn(async move { increment(&writer).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!write.is_finished(), "the write cannot commit while another process holds the lock");
+    // Reads go on meanwhile.
+    assert_eq!(sessions.open(Some(&key)).get::<i64>("n").await.unwrap(), Some(1));
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    write.await.unwrap();
+    assert_eq!(sessions.open(Some(&key)).get::<i64>("count").await.unwrap(), Some(1));
+}

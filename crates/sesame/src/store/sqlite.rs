@@ -7,8 +7,8 @@
 //!   caller's thread from a pool of read-only connections ([`readers`]), writes go to one
 //!   writer thread that commits every write waiting at that moment in one transaction
 //!   ([`writer`]: group commit). sqlx, which hands every statement to a worker thread, serves
-//!   the migrations and the sessions API (list, count, inspect, sweeps), where that cost does
-//!   not matter.
+//!   the migrations and the sessions API (list, count, inspect), where that cost does not
+//!   matter; the sweep has a blocking thread and a connection of its own ([`sweep`]).
 //! - `synchronous = NORMAL` in WAL: a committed session survives a crash of the process; a
 //!   power loss can lose the last commits (never corrupt the file). See the README.
 
