@@ -29,6 +29,10 @@ pub enum StoreError {
     #[cfg(feature = "sqlite")]
     #[error("SQLite error")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error on the session hot path.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL error")]
+    Postgres(#[from] tokio_postgres::Error),
     /// Migrations could not be applied.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database migration failed")]

@@ -50,9 +50,9 @@ async fn table_matches_djangos_ddl_and_migrations_are_idempotent() {
 
     // The same table created by Django's own DDL in another schema.
     let theirs = PgSchema::new().await;
-    let django = PostgresStore::connect_with(theirs.options(), sesame::codec::Codec::new(SECRET, &[]), false).await;
+    let django = PostgresStore::connect_existing(&theirs.url(), sesame::codec::Codec::new(SECRET, &[])).await;
     assert!(matches!(django, Err(sesame::StoreError::NotFound(_))), "no table yet: {django:?}");
-    let raw = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(theirs.options()).await.unwrap();
+    let raw = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&theirs.url()).await.unwrap();
     sqlx::raw_sql(DJANGO_DDL).execute(&raw).await.unwrap();
     let by_django = schema_of(&store, &theirs.name).await;
     assert_eq!(created_by_sesame, by_django);
@@ -60,8 +60,7 @@ async fn table_matches_djangos_ddl_and_migrations_are_idempotent() {
     assert!(by_django.iter().any(|s| s.contains("varchar_pattern_ops")), "{by_django:?}");
 
     // Connecting to Django's table (and again to ours) changes nothing.
-    let on_django =
-        PostgresStore::connect_with(theirs.options(), sesame::codec::Codec::new(SECRET, &[]), true).await.unwrap();
+    let on_django = PostgresStore::connect(&theirs.url(), sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
     drop(on_django);
     drop(ours.store().await);
     assert_eq!(schema_of(&store, &theirs.name).await, by_django);
@@ -73,9 +72,9 @@ async fn servers_starting_at_once_all_create_the_table() {
     let schema = PgSchema::new().await;
     let mut tasks = Vec::new();
     for _ in 0..6 {
-        let opts = schema.options();
+        let url = schema.url();
         tasks.push(tokio::spawn(async move {
-            PostgresStore::connect_with(opts, sesame::codec::Codec::new(SECRET, &[]), true).await.map(drop)
+            PostgresStore::connect(&url, sesame::codec::Codec::new(SECRET, &[])).await.map(drop)
         }));
     }
     for t in tasks {

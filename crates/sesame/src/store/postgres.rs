@@ -6,6 +6,9 @@
 //! - `save` is a compare-and-set on the encoded `session_data` (`UPDATE ... WHERE
 //!   session_data = $expected`): PostgreSQL's row lock makes it atomic across any number of
 //!   server processes, with no schema change.
+//! - The session hot path (load, create, save, delete, exists) runs on a few tokio-postgres
+//!   connections that pipeline concurrent requests ([`hot`]); sqlx serves the migrations and
+//!   the sessions API.
 //! - `clear_expired` deletes in batches of [`SWEEP_BATCH`] keys, skipping rows a live request
 //!   holds locked, so a sweep of a large table never blocks logins for its whole duration.
 
@@ -16,6 +19,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
+
+mod hot;
 use crate::codec::Codec;
 use crate::error::StoreError;
 
@@ -38,6 +43,7 @@ const DDL: &str = concat!(
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    hot: std::sync::Arc<hot::Hot>,
     codec: Codec,
     /// Decoded data of recently read rows, reused while the stored bytes are unchanged.
     decoded: std::sync::Arc<crate::codec::DecodeCache>,
@@ -61,30 +67,30 @@ impl PostgresStore {
     /// # let _ = sessions; Ok(()) }
     /// ```
     pub async fn connect(url: &str, codec: Codec) -> Result<Self, StoreError> {
-        Self::connect_with(PgConnectOptions::from_str(url)?, codec, true).await
+        Self::open(url, codec, true).await
     }
 
     /// Connect without creating anything (for tools such as the CLI, which should report a
     /// wrong `DATABASE_URL` rather than create a table in the wrong database).
     ///
+    /// Connection settings such as a `search_path` go in the URL's `options` parameter
+    /// (`postgres://host/db?options=-c%20search_path%3Dmyschema`), as libpq takes them.
+    ///
     /// # Errors
     /// [`StoreError::NotFound`] when the database has no `django_session` table.
     pub async fn connect_existing(url: &str, codec: Codec) -> Result<Self, StoreError> {
-        Self::connect_with(PgConnectOptions::from_str(url)?, codec, false).await
+        Self::open(url, codec, false).await
     }
 
-    /// Connect with explicit options (a `search_path`, TLS settings, ...), creating the table
-    /// if `create`.
-    ///
-    /// # Errors
-    /// As [`PostgresStore::connect`] and [`PostgresStore::connect_existing`].
-    pub async fn connect_with(opts: PgConnectOptions, codec: Codec, create: bool) -> Result<Self, StoreError> {
+    async fn open(url: &str, codec: Codec, create: bool) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts.statement_cache_capacity(64))
             .await?;
-        let store = Self { pool, codec, decoded: Default::default() };
+        let hot = std::sync::Arc::new(hot::Hot::new(url)?);
+        let store = Self { pool, hot, codec, decoded: Default::default() };
         if create {
             store.migrate().await?;
         } else {
@@ -121,13 +127,7 @@ impl PostgresStore {
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT session_data FROM django_session WHERE session_key = $1 AND expire_date > $2")
-                .bind(key)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(raw,)| {
+        Ok(self.hot.load(key, now).await?.map(|raw| {
             let decoded = self.decoded.decode(&self.codec, key, &raw);
             Loaded::from_stored(key, raw, decoded)
         }))
@@ -137,16 +137,7 @@ impl SessionStore for PostgresStore {
         let encoded = self.codec.encode(record.data);
         // ON CONFLICT DO NOTHING rather than catching the unique violation: a failed statement
         // would be logged by the server as an error on every (rare) collision.
-        let done = sqlx::query(
-            "INSERT INTO django_session (session_key, session_data, expire_date) VALUES ($1, $2, $3) \
-             ON CONFLICT (session_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(&encoded)
-        .bind(record.expire_date)
-        .execute(&self.pool)
-        .await?;
-        Ok(if done.rows_affected() == 1 {
+        Ok(if self.hot.create(key, &encoded, record.expire_date).await? {
             Created::Created { key: key.to_owned(), version: Version(encoded) }
         } else {
             Created::KeyTaken
@@ -155,19 +146,7 @@ impl SessionStore for PostgresStore {
 
     async fn save(&self, key: &str, record: Record<'_>, expected: &Version) -> Result<Saved, StoreError> {
         let encoded = self.codec.encode(record.data);
-        // Under READ COMMITTED a concurrent UPDATE of the row makes this one wait, then
-        // re-check `session_data = $4` against the committed row: exactly one of two racing
-        // writers from the same version wins.
-        let done = sqlx::query(
-            "UPDATE django_session SET session_data = $1, expire_date = $2 WHERE session_key = $3 AND session_data = $4",
-        )
-        .bind(&encoded)
-        .bind(record.expire_date)
-        .bind(key)
-        .bind(&expected.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(if done.rows_affected() == 1 {
+        Ok(if self.hot.save(key, &encoded, record.expire_date, &expected.0).await? {
             Saved::Saved { key: key.to_owned(), version: Version(encoded) }
         } else {
             Saved::Conflict
@@ -175,17 +154,13 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM django_session WHERE session_key = $1").bind(key).execute(&self.pool).await?;
+        self.hot.delete(key).await?;
         self.decoded.forget(key);
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM django_session WHERE session_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        self.hot.exists(key).await
     }
 
     async fn clear_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -347,16 +347,15 @@ impl PgSchema {
         PgSchema { name }
     }
 
-    /// Connection options whose `search_path` is this schema only.
-    pub fn options(&self) -> sqlx::postgres::PgConnectOptions {
-        use std::str::FromStr;
-        sqlx::postgres::PgConnectOptions::from_str(&pg_url()).unwrap().options([("search_path", self.name.as_str())])
+    /// A database URL whose `search_path` is this schema only.
+    pub fn url(&self) -> String {
+        let base = pg_url();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{}", self.name)
     }
 
     pub async fn store(&self) -> sesame::store::PostgresStore {
-        sesame::store::PostgresStore::connect_with(self.options(), sesame::codec::Codec::new(SECRET, &[]), true)
-            .await
-            .unwrap()
+        sesame::store::PostgresStore::connect(&self.url(), sesame::codec::Codec::new(SECRET, &[])).await.unwrap()
     }
 }
 
