@@ -76,11 +76,44 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// The error of a write shared by several requests, for one of them: the error itself for
+    /// the last holder, a copy where the variant carries only data (so that, say, a session
+    /// too large for its engine is still reported as such), [`StoreError::Shared`] otherwise.
+    pub(crate) fn from_shared(e: std::sync::Arc<StoreError>) -> StoreError {
+        std::sync::Arc::try_unwrap(e).unwrap_or_else(|e| match &*e {
+            StoreError::TooLarge { size, limit } => StoreError::TooLarge { size: *size, limit: *limit },
+            StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+            StoreError::InvalidKey(m) => StoreError::InvalidKey(m.clone()),
+            StoreError::Other(m) => StoreError::Other(m.clone()),
+            _ => StoreError::Shared(e),
+        })
+    }
+}
+
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Serde(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_shared_error_keeps_its_kind_for_every_request_of_the_batch() {
+        let shared = Arc::new(StoreError::TooLarge { size: 5000, limit: 4093 });
+        let _other_holder = shared.clone();
+        assert!(matches!(StoreError::from_shared(shared), StoreError::TooLarge { size: 5000, limit: 4093 }));
+        let io = Arc::new(StoreError::Io(std::io::Error::other("disk")));
+        let _other_holder = io.clone();
+        assert!(matches!(StoreError::from_shared(io), StoreError::Shared(_)));
+        let last = Arc::new(StoreError::Io(std::io::Error::other("disk")));
+        assert!(matches!(StoreError::from_shared(last), StoreError::Io(_)));
     }
 }

@@ -547,7 +547,7 @@ impl Session {
                     }
                     Outcome::Retry => continue,
                     Outcome::Interrupted => return Err(Error::Interrupted),
-                    Outcome::Failed(e) => return Err(StoreError::Shared(e).into()),
+                    Outcome::Failed(e) => return Err(StoreError::from_shared(e).into()),
                 }
             }
         }
