@@ -47,8 +47,8 @@ cookie_of() { # port path cookie-name
 
 lost_of_200() { # port cookie-name
   local c; c="$(cookie_of "$1" /counter/ "$2")"   # count = 1
-  seq 200 | xargs -P 200 -I{} curl -s -o /dev/null -b "$c" "http://127.0.0.1:$1/counter/"
-  local after; after="$(curl -s -b "$c" "http://127.0.0.1:$1/counter/")"   # 1 + 200 - lost + 1
+  seq 200 | xargs -P 200 -I{} curl -s -m 10 -o /dev/null -b "$c" "http://127.0.0.1:$1/counter/"
+  local after; after="$(curl -s -m 10 -b "$c" "http://127.0.0.1:$1/counter/")"   # 1 + 200 - lost + 1
   echo $(( 202 - after ))
 }
 

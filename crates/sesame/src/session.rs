@@ -92,6 +92,8 @@ struct State {
 /// Writes of concurrent requests of one browser merge: each request's changes are replayed on
 /// top of the latest stored version, so changes to different keys all survive. A
 /// read-modify-write of one key (a counter) is exact only through [`Session::modify`].
+/// Concurrent saves of one session in one process share store writes (group commit: a burst
+/// of N increments costs a few compare-and-sets, not N round trips).
 ///
 /// # Examples
 /// ```
