@@ -282,7 +282,8 @@ async fn lousy_login_flow() {
     assert!(r.body.contains("You are logged out."));
     assert!(r.set_cookie.iter().any(|s| s.starts_with("sessionid=;") || s.contains("Max-Age=0")), "{:?}", r.set_cookie);
     assert!(!app.sessions.open(Some(&after)).exists().await.unwrap());
-    assert_eq!(c.get("/lousy-secret/").await.status, StatusCode::FOUND);
+    let r = c.get("/lousy-secret/").await;
+    assert_eq!((r.status, r.location.as_deref()), (StatusCode::FOUND, Some("/lousy-login/")));
 }
 
 #[tokio::test]

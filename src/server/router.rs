@@ -2,9 +2,9 @@
 //! files, CSRF protection, and the session layer around all of it.
 
 use axum::{
-    extract::Form,
-    http::{header, StatusCode},
-    middleware,
+    extract::{Form, Request},
+    http::{header, Method, StatusCode},
+    middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Router,
@@ -47,8 +47,30 @@ pub fn build(leptos_options: LeptosOptions, sessions: &Sessions) -> Router {
     router
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options)
+        .layer(middleware::from_fn(login_required))
         .layer(middleware::from_fn(super::csrf::protect))
         .layer(sessions.layer())
+}
+
+/// `GET /lousy-secret/` is for logged-in visitors: anyone else is sent to the login page before
+/// anything renders, as Django's `login_required` does. The page also redirects by itself, but
+/// a redirect issued from inside the render once reached the browser as a 302 without its
+/// `Location` header (seen under CPU load in the end-to-end tests, leptos_axum 0.8), leaving
+/// the visitor on the page; a response made here cannot lose it.
+async fn login_required(req: Request, next: Next) -> Response {
+    if req.method() == Method::GET && req.uri().path() == "/lousy-secret/" {
+        if let Some(session) = req.extensions().get::<Session>().cloned() {
+            let user = session.get::<String>(crate::pages::login::USER_KEY).await.ok().flatten();
+            if user.is_none() {
+                let headers = [
+                    (header::LOCATION, "/lousy-login/"),
+                    (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate, private"),
+                ];
+                return (StatusCode::FOUND, headers).into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// The login form's fields.
