@@ -30,15 +30,15 @@ pub fn is_plain_form_post() -> bool {
         .unwrap_or(false)
 }
 
+/// The `Cache-Control` of every response that depends on who is logged in.
+pub const NO_STORE: &str = "no-cache, no-store, must-revalidate, private";
+
 /// Forbid caching of a page that depends on who is logged in, so that "back" after logout asks
 /// the server again instead of showing a stored copy (Chromium also keeps `no-store` pages out of
 /// its back/forward cache).
 pub fn no_store() {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-        res.insert_header(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache, no-store, must-revalidate, private"),
-        );
+        res.insert_header(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
     }
 }
 

@@ -62,10 +62,7 @@ async fn login_required(req: Request, next: Next) -> Response {
         if let Some(session) = req.extensions().get::<Session>().cloned() {
             let user = session.get::<String>(crate::pages::login::USER_KEY).await.ok().flatten();
             if user.is_none() {
-                let headers = [
-                    (header::LOCATION, "/lousy-login/"),
-                    (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate, private"),
-                ];
+                let headers = [(header::LOCATION, "/lousy-login/"), (header::CACHE_CONTROL, super::NO_STORE)];
                 return (StatusCode::FOUND, headers).into_response();
             }
         }
