@@ -6,6 +6,14 @@
 //! many sessions; alone, a write is committed at once. Each statement keeps its own outcome
 //! (a key collision or a lost compare-and-set affects only its request).
 //!
+//! WAL checkpoints (copying committed pages back into the database file, with an fsync) do not
+//! run on this thread: SQLite's auto-checkpoint would run one inside the COMMIT of whichever
+//! group crossed 1,000 WAL pages, before that group is answered. While a `clearsessions`
+//! sweep fills the WAL, that was nearly every group, and each counter write waited for a
+//! checkpoint of the sweep's pages. Here a checkpointer thread with its own connection runs
+//! a passive checkpoint (it never blocks writers) every [`CHECKPOINT_EVERY`] writes, and this
+//! thread checkpoints only when the WAL has grown past [`WAL_LIMIT`].
+//!
 //! Committing on the requests' own threads instead (flat combining) was tried and measured:
 //! it made writes immune to unrelated CPU load, but SQLite's auto-checkpoint and the wait for
 //! a write lock held by another process (a `clearsessions` sweep) then ran on async workers
@@ -14,12 +22,25 @@
 
 use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most writes carried by one commit.
 const MAX_GROUP: usize = 256;
+
+/// Writes between two checkpoints. A session write adds about three pages to the WAL, so this
+/// keeps it near SQLite's default auto-checkpoint of 1,000 pages under the server's own writes.
+const CHECKPOINT_EVERY: usize = 300;
+
+/// WAL length in frames (pages; 64 MB of 4 KB pages) past which the writer thread checkpoints
+/// by itself. The checkpointer's passive checkpoints copy pages while writes go on, so under a
+/// steady stream of writes they never reach the end of the WAL, and SQLite only starts the
+/// WAL over once a checkpoint has copied all of it. A checkpoint on the writer thread, where
+/// no write of this process lands meanwhile, lets the next write start it over. A
+/// `clearsessions` sweep, which checkpoints its own pages, rarely takes the WAL past it.
+const WAL_LIMIT: i64 = 16_384;
 
 pub(super) enum Write {
     /// INSERT; `true` if created, `false` if the key exists.
@@ -49,11 +70,22 @@ impl Writer {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.set_prepared_statement_cache_capacity(16);
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(Duration::ZERO)?;
         let (tx, rx) = mpsc::channel::<(Write, Reply)>();
-        std::thread::Builder::new()
-            .name("sesame-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        let frames = Arc::new(AtomicI64::new(0));
+        let seen = frames.clone();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map(drop)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        };
+        spawn("sesame-sqlite-checkpoint", Box::new(move || checkpoints(&checkpointer, &woken, &seen)))?;
+        spawn("sesame-sqlite-writer", Box::new(move || run(conn, rx, wake, &frames)))?;
         Ok(Self { tx })
     }
 
@@ -71,8 +103,28 @@ pub(super) fn retry_soon(attempt: i32) -> bool {
     attempt < 100_000
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>) {
+/// Checkpoint whenever the writer asks, until the writer is gone, keeping in `frames` the
+/// WAL's length as the last checkpoint found it.
+fn checkpoints(conn: &Connection, woken: &mpsc::Receiver<()>, frames: &AtomicI64) {
+    while woken.recv().is_ok() {
+        checkpoint_now(conn, frames);
+    }
+}
+
+/// A passive checkpoint copies what no reader still needs and never waits; one that finds
+/// another connection checkpointing (SQLITE_BUSY) leaves the work to it.
+fn checkpoint_now(conn: &Connection, frames: &AtomicI64) {
+    // One row: (blocked by another checkpointer, frames in the WAL, frames copied).
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)) {
+        Ok(log) => frames.store(log, Ordering::Relaxed),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::DatabaseBusy => {}
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry"),
+    }
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>, checkpoint: mpsc::SyncSender<()>, frames: &AtomicI64) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut written = 0;
     while let Ok(first) = rx.recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -82,8 +134,18 @@ fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>) {
             }
         }
         let outcomes = commit_group(&conn, &group);
+        written += group.len();
         for ((_, reply), outcome) in group.drain(..).zip(outcomes) {
             let _ = reply.send(outcome);
+        }
+        if written >= CHECKPOINT_EVERY {
+            written = 0;
+            if frames.load(Ordering::Relaxed) > WAL_LIMIT {
+                checkpoint_now(&conn, frames);
+            } else {
+                // Full: a checkpoint is already pending, which covers this one.
+                let _ = checkpoint.try_send(());
+            }
         }
     }
 }
