@@ -39,8 +39,9 @@ pub(super) fn run(path: &Path, now: &str, mut progress: impl FnMut(u64)) -> rusq
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(super::writer::retry_soon))?;
     // As the server's writer: the WAL is synced at checkpoints, not at every commit. Under
-    // SQLite's default (FULL) each of the thousands of batches waited for an fsync: 1M rows
-    // took 51 s instead of 11 s on a disk where an fsync costs about 10 ms. What a power loss
+    // SQLite's default (FULL) each of the thousands of batches waited for its pages (a batch
+    // of scattered deletions writes megabytes of WAL) to reach the disk: 1M rows took 51 s
+    // instead of 11 s on one machine of this kind. What a power loss
     // can undo here is a deletion of expired rows, which the next sweep repeats.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Checkpoints are run below, between batches, so that a batch's measured time is the time
