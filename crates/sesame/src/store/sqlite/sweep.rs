@@ -20,6 +20,9 @@ const BATCH_TARGET: Duration = Duration::from_millis(1);
 const MIN_BATCH: f64 = 32.0;
 const MAX_BATCH: f64 = 5_000.0;
 
+/// Rowids read per round (8 bytes each): larger tables are swept in several rounds.
+const COLLECT: usize = 1_000_000;
+
 /// Rows deleted between two checkpoints of the WAL (up to about 75 MB of WAL). Fewer
 /// checkpoints copy each page fewer times: 1M rows alone took 11.1 s with 10,000 and 9.8 s
 /// with 50,000; under load, 20,000 measured slower than 50,000 (19–23 s against 14–16 s).
@@ -35,7 +38,11 @@ fn checkpoint(conn: &Connection) {
 
 /// Delete every row that expired before `now` (Django's text form), reporting the running
 /// total after each batch through `progress`.
-pub(super) fn run(path: &Path, now: &str, mut progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
+pub(super) fn run(path: &Path, now: &str, progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
+    sweep(path, now, COLLECT, progress)
+}
+
+fn sweep(path: &Path, now: &str, per_round: usize, mut progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(super::writer::retry_soon))?;
     // As the server's writer: the WAL is synced at checkpoints, not at every commit. Under
@@ -48,33 +55,80 @@ pub(super) fn run(path: &Path, now: &str, mut progress: impl FnMut(u64)) -> rusq
     // it held the write lock (an auto-checkpoint would run inside the batch's COMMIT and make
     // the next batch shrink for nothing).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    let mut delete = conn.prepare(
-        "DELETE FROM django_session WHERE rowid IN \
-         (SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2)",
-    )?;
+    // Rowids of expired rows are read first, without the write lock (a WAL reader blocks no
+    // one), and deleted in rowid order, a range per batch: each batch then empties a run of
+    // neighbouring table pages instead of touching one page per row wherever the expire_date
+    // index leads (about 10% less time for 1M rows measured with the sqlite3 shell's library).
+    // The DELETE checks expire_date again, so a row refreshed meanwhile is never deleted.
+    let mut collect = conn.prepare("SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2")?;
+    let mut delete = conn.prepare("DELETE FROM django_session WHERE rowid BETWEEN ?1 AND ?2 AND expire_date < ?3")?;
     let mut batch = 256.0_f64;
     let mut total = 0;
     let mut since_checkpoint = 0;
     loop {
-        let rows = batch as usize;
-        let started = Instant::now();
-        let deleted = delete.execute((now, rows))?;
-        let took = started.elapsed();
-        total += deleted as u64;
-        progress(total);
-        since_checkpoint += deleted;
-        if deleted < rows {
+        let mut rowids =
+            collect.query_map((now, per_round), |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+        let last_round = rowids.len() < per_round;
+        rowids.sort_unstable();
+        let mut at = 0;
+        while at < rowids.len() {
+            let n = (batch as usize).min(rowids.len() - at);
+            let started = Instant::now();
+            let deleted = delete.execute((rowids[at], rowids[at + n - 1], now))?;
+            let took = started.elapsed();
+            at += n;
+            total += deleted as u64;
+            progress(total);
+            since_checkpoint += deleted;
+            if since_checkpoint >= CHECKPOINT_ROWS {
+                since_checkpoint = 0;
+                checkpoint(&conn);
+            }
+            // Aim the next batch at the target, moving at most 2× per step (one slow batch, say
+            // a WAL checkpoint, must not shrink the next one to nothing).
+            let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
+            batch = (batch * scale).clamp(MIN_BATCH, MAX_BATCH);
+            std::thread::sleep(took / 2);
+        }
+        if last_round {
             checkpoint(&conn);
             return Ok(total);
         }
-        if since_checkpoint >= CHECKPOINT_ROWS {
-            since_checkpoint = 0;
-            checkpoint(&conn);
-        }
-        // Aim the next batch at the target, moving at most 2× per step (one slow batch, say a
-        // WAL checkpoint, must not shrink the next one to nothing).
-        let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
-        batch = (batch * scale).clamp(MIN_BATCH, MAX_BATCH);
-        std::thread::sleep(took / 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_of_rowid_ranges_delete_every_expired_row_and_no_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY,
+                 session_data text NOT NULL, expire_date datetime NOT NULL);
+             CREATE INDEX django_session_expire_date_a5c62663 ON django_session (expire_date);
+             -- Every 7th row live, so each rowid range of expired rows has live rows inside it.
+             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000)
+             INSERT INTO django_session SELECT printf('k%031d', x), 'x',
+                 CASE WHEN x % 7 = 0 THEN '2099-01-01 00:00:00'
+                      ELSE printf('2020-01-01 00:00:%02d', x % 60) END FROM c;",
+        )
+        .unwrap();
+        let live = 5000 / 7;
+        let mut totals = Vec::new();
+        // 700 rowids per round: seven rounds, the last one short.
+        let removed = sweep(&path, "2026-01-01 00:00:00", 700, |t| totals.push(t)).unwrap();
+        assert_eq!(removed, 5000 - live);
+        assert_eq!(totals.last(), Some(&removed));
+        let (left, expired): (u64, u64) = conn
+            .query_row("SELECT count(*), count(*) FILTER (WHERE expire_date < '2026') FROM django_session", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((left, expired), (live, 0));
     }
 }
