@@ -28,10 +28,10 @@ const COLLECT: usize = 1_000_000;
 /// with 50,000; under load, 20,000 measured slower than 50,000 (19–23 s against 14–16 s).
 const CHECKPOINT_ROWS: usize = 50_000;
 
-/// Copy the WAL back into the database file. Passive: it never blocks the server's readers or
-/// writers; pages a reader still uses wait for the next one.
+/// Copy the WAL back into the database file without blocking the server's readers or writers;
+/// pages a reader still uses wait for the next checkpoint.
 fn checkpoint(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+    if let Err(e) = super::writer::passive_checkpoint(conn) {
         tracing::debug!(error = %e, "sweep checkpoint skipped");
     }
 }
@@ -48,8 +48,8 @@ fn sweep(path: &Path, now: &str, per_round: usize, mut progress: impl FnMut(u64)
     // As the server's writer: the WAL is synced at checkpoints, not at every commit. Under
     // SQLite's default (FULL) each of the thousands of batches waited for its pages (a batch
     // of scattered deletions writes megabytes of WAL) to reach the disk: 1M rows took 51 s
-    // instead of 11 s on one machine of this kind. What a power loss
-    // can undo here is a deletion of expired rows, which the next sweep repeats.
+    // instead of 11 s on one machine of this kind. What a power loss can undo here is a
+    // deletion of expired rows, which the next sweep repeats.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Checkpoints are run below, between batches, so that a batch's measured time is the time
     // it held the write lock (an auto-checkpoint would run inside the batch's COMMIT and make

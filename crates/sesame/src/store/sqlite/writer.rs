@@ -114,15 +114,22 @@ fn checkpoints(conn: &Connection, woken: &mpsc::Receiver<()>, frames: &AtomicI64
     }
 }
 
-/// A passive checkpoint copies what no reader still needs and never waits; one that finds
-/// another connection checkpointing (SQLITE_BUSY) leaves the work to it.
 fn checkpoint_now(conn: &Connection, frames: &AtomicI64) {
-    // One row: (blocked by another checkpointer, frames in the WAL, frames copied).
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1)) {
-        Ok(log) => frames.store(log, Ordering::Relaxed),
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::DatabaseBusy => {}
+    match passive_checkpoint(conn) {
+        Ok(Some(log)) => frames.store(log, Ordering::Relaxed),
+        Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry"),
     }
+}
+
+/// Copy the WAL back into the database file. Passive: it copies what no reader still needs and
+/// never waits for readers or writers. Returns the WAL's length in frames, or `None` when
+/// another connection was checkpointing (it does the work; SQLite then reports no lengths).
+pub(super) fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    // One row: (1 if blocked by another checkpointer, frames in the WAL, frames copied).
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get::<_, i64>(0)? == 0).then_some(row.get::<_, i64>(1)?))
+    })
 }
 
 fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>, checkpoint: mpsc::SyncSender<()>, frames: &AtomicI64) {
