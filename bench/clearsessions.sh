@@ -7,6 +7,9 @@
 #   3. runs `sesame clearsessions` while the load goes on, and reports how long the sweep took
 #      and the p50/p99 latency of the server's requests before (idle) and during the sweep.
 # Usage: bench/clearsessions.sh [ROWS]
+# Knobs for control runs: CPU_HOG_SECONDS=N (a busy loop instead of the sweep), WRITE_CONNS=N
+# (counter connections, default 2: with 2 on one session some increments conflict and retry),
+# SWEEP_PREFIX='nice -n 10' (a command the sweep runs under).
 set -euo pipefail
 ROWS="${1:-1000000}"
 PORT="${PORT:-8611}"
@@ -30,7 +33,7 @@ LOAD_SECONDS="${LOAD_SECONDS:-25}"
 "$BIN/loadgen" --url "http://127.0.0.1:$PORT/access-session-data/" --cookie "$COOKIE" --connections 2 \
   --duration "$LOAD_SECONDS" --samples "$WORK/read.csv" > "$WORK/read.out" &
 READ_PID=$!
-"$BIN/loadgen" --url "http://127.0.0.1:$PORT/counter/" --cookie "$COOKIE" --connections 2 \
+"$BIN/loadgen" --url "http://127.0.0.1:$PORT/counter/" --cookie "$COOKIE" --connections ${WRITE_CONNS:-2} \
   --duration "$LOAD_SECONDS" --samples "$WORK/write.csv" > "$WORK/write.out" &
 WRITE_PID=$!
 sleep 5   # idle window: load without the sweep
@@ -40,7 +43,7 @@ if [ -n "${CPU_HOG_SECONDS:-}" ]; then
   # database interference from CPU contention on this 2-core machine.
   timeout "$CPU_HOG_SECONDS" sh -c 'while :; do :; done' || true
 else
-  (cd "$WORK" && "$BIN/sesame" clearsessions)
+  (cd "$WORK" && ${SWEEP_PREFIX:-} "$BIN/sesame" clearsessions)
 fi
 SWEEP_END=$(date +%s%6N)
 wait "$READ_PID" "$WRITE_PID"
@@ -61,6 +64,6 @@ for name in ("read", "write"):
     errors = sum(1 for _, _, st in rows if st >= 400)
     ratio = pct(during, .99) / pct(idle, .99)
     print(f"{name:5}: idle p50 {pct(idle,.5):.2f} ms p99 {pct(idle,.99):.2f} ms ({len(idle)} req) | "
-          f"during sweep p50 {pct(during,.5):.2f} ms p99 {pct(during,.99):.2f} ms ({len(during)} req) | "
+          f"during sweep p50 {pct(during,.5):.2f} ms p99 {pct(during,.99):.2f} ms p99.9 {pct(during,.999):.2f} ms ({len(during)} req) | "
           f"p99 ratio {ratio:.2f}x | errors {errors}")
 PY
