@@ -190,8 +190,11 @@ impl Codec {
 /// before under the same keys: the result is the one decoding would give.
 #[derive(Debug, Default)]
 pub struct DecodeCache {
-    // parking_lot: held for a hash lookup and a clone, never across an await.
-    entries: parking_lot::Mutex<std::collections::HashMap<String, (String, Data)>>,
+    // parking_lot: held for a hash lookup and a clone, never across an await. foldhash rather
+    // than SipHash: the keys are the server's own random session keys (only a stored,
+    // verified record is ever inserted), so there is no flooding to defend against, and the
+    // lookup runs on every session read.
+    entries: parking_lot::Mutex<std::collections::HashMap<String, (String, Data), foldhash::fast::RandomState>>,
 }
 
 /// Entries kept before the cache starts over (about 5 MB for typical sessions).

@@ -154,6 +154,26 @@ async fn reading_costs_one_load_no_write_and_varies_on_cookie() {
 }
 
 #[tokio::test]
+async fn the_session_cookie_is_found_among_others_and_percent_decoded() {
+    let app = app();
+    let key = existing(&app).await;
+    // The first character percent-encoded: only the decoding parse finds the key.
+    let encoded = format!("%{:02X}{}", key.as_bytes()[0], &key[1..]);
+    for header in [
+        format!("a=1; sessionid={key}; b=2"),
+        format!("csrftoken=x%20y; sessionid={key}"),
+        format!("sessionid={encoded}"),
+    ] {
+        let res = call(&app, "/read", Some(&header)).await;
+        assert_eq!(body(res).await, r#"Some(String("root"))"#, "{header}");
+    }
+    let loads = app.store.loads();
+    let res = call(&app, "/read", Some(&format!("other={key}; sessionidx={key}"))).await;
+    assert_eq!(body(res).await, "None");
+    assert_eq!(app.store.loads(), loads, "no session cookie, no load");
+}
+
+#[tokio::test]
 async fn a_write_saves_and_sets_a_django_cookie() {
     let app = app();
     let res = call(&app, "/write", None).await;
