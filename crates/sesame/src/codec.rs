@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Read;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use crate::Data;
@@ -194,7 +195,7 @@ pub struct DecodeCache {
     // than SipHash: the keys are the server's own random session keys (only a stored,
     // verified record is ever inserted), so there is no flooding to defend against, and the
     // lookup runs on every session read.
-    entries: parking_lot::Mutex<std::collections::HashMap<String, (String, Data), foldhash::fast::RandomState>>,
+    entries: parking_lot::Mutex<std::collections::HashMap<String, (String, Arc<Data>), foldhash::fast::RandomState>>,
 }
 
 /// Entries kept before the cache starts over (about 5 MB for typical sessions).
@@ -202,16 +203,17 @@ const DECODE_CACHE_ENTRIES: usize = 10_000;
 
 impl DecodeCache {
     /// Decode `raw`, the stored data of session `key`, using the cache when it is unchanged.
+    /// A hit returns the same shared map: no copy of the data per read.
     ///
     /// # Errors
     /// As [`Codec::decode`]; failures are not cached.
-    pub fn decode(&self, codec: &Codec, key: &str, raw: &str) -> Result<Data, DecodeError> {
+    pub fn decode(&self, codec: &Codec, key: &str, raw: &str) -> Result<Arc<Data>, DecodeError> {
         if let Some((seen, data)) = self.entries.lock().get(key) {
             if seen == raw {
                 return Ok(data.clone());
             }
         }
-        let data = codec.decode(raw)?.data;
+        let data = Arc::new(codec.decode(raw)?.data);
         let mut entries = self.entries.lock();
         if entries.len() >= DECODE_CACHE_ENTRIES {
             entries.clear();
@@ -337,9 +339,11 @@ mod tests {
         let cache = DecodeCache::default();
         let a = codec.encode_at(&data(json!({"n": 1})), 1);
         let b = codec.encode_at(&data(json!({"n": 2})), 1);
-        assert_eq!(cache.decode(&codec, "key", &a).unwrap(), data(json!({"n": 1})));
-        assert_eq!(cache.decode(&codec, "key", &a).unwrap(), data(json!({"n": 1})));
-        assert_eq!(cache.decode(&codec, "key", &b).unwrap(), data(json!({"n": 2})));
+        let first = cache.decode(&codec, "key", &a).unwrap();
+        assert_eq!(*first, data(json!({"n": 1})));
+        let again = cache.decode(&codec, "key", &a).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "a hit shares the decoded map");
+        assert_eq!(*cache.decode(&codec, "key", &b).unwrap(), data(json!({"n": 2})));
         let mut forged = b.clone();
         forged.push('x');
         assert!(cache.decode(&codec, "key", &forged).is_err());

@@ -204,7 +204,7 @@ impl KeyEntry {
                 Outcome::Failed(Arc::new(e))
             }
             (_, Some(Ok(Some(fresh)))) => {
-                slot.committed = Some((fresh.version, fresh.data));
+                slot.committed = Some((fresh.version, Arc::unwrap_or_clone(fresh.data)));
                 Outcome::Retry
             }
             (_, _) => {

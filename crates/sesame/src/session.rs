@@ -63,8 +63,9 @@ struct State {
     /// The key this session is stored under; `None` for a new session, after `flush`, or when
     /// the client sent a key the store does not know (such a key is never adopted).
     key: Option<String>,
-    /// The data, once loaded (`None` = not loaded yet).
-    cache: Option<Data>,
+    /// The data, once loaded (`None` = not loaded yet). Shared with the store's decode cache
+    /// until this request writes (`Arc::make_mut` copies it then): reads copy nothing.
+    cache: Option<Arc<Data>>,
     /// Version of the stored record `cache` is based on.
     version: Option<Version>,
     /// Django's `accessed`: the data was read or written (the response then varies by cookie).
@@ -191,20 +192,30 @@ impl Session {
                 }
                 st.key = None;
                 st.version = None;
-                st.cache = Some(Data::new());
+                st.cache = Some(Arc::default());
             }
         }
         Ok(())
     }
 
-    /// Run `f` on the loaded state.
+    /// Run `f` on the loaded state, to change it.
     async fn with_state<R>(&self, f: impl FnOnce(&mut State, &mut Data) -> R) -> Result<R> {
         self.ensure_loaded().await?;
         let mut st = self.0.state.lock();
         let mut data = st.cache.take().unwrap_or_default();
-        let r = f(&mut st, &mut data);
+        let r = f(&mut st, Arc::make_mut(&mut data));
         st.cache = Some(data);
         Ok(r)
+    }
+
+    /// Run `f` on the loaded data, to read it.
+    async fn with_data<R>(&self, f: impl FnOnce(&Data) -> R) -> Result<R> {
+        self.ensure_loaded().await?;
+        let st = self.0.state.lock();
+        Ok(match st.cache.as_deref() {
+            Some(data) => f(data),
+            None => f(&Data::new()),
+        })
     }
 
     fn record(st: &mut State, op: Op) {
@@ -226,7 +237,7 @@ impl Session {
 
     /// The JSON value under `key`.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>> {
-        self.with_state(|_, data| data.get(key).cloned()).await
+        self.with_data(|data| data.get(key).cloned()).await
     }
 
     /// Store `value` (anything `Serialize`) under `key`.
@@ -299,28 +310,28 @@ impl Session {
 
     /// Whether `key` is present.
     pub async fn contains_key(&self, key: &str) -> Result<bool> {
-        self.with_state(|_, data| data.contains_key(key)).await
+        self.with_data(|data| data.contains_key(key)).await
     }
 
     /// The keys, in insertion order.
     pub async fn keys(&self) -> Result<Vec<String>> {
-        self.with_state(|_, data| data.keys().cloned().collect()).await
+        self.with_data(|data| data.keys().cloned().collect()).await
     }
 
     /// The values, in insertion order.
     pub async fn values(&self) -> Result<Vec<Value>> {
-        self.with_state(|_, data| data.values().cloned().collect()).await
+        self.with_data(|data| data.values().cloned().collect()).await
     }
 
     /// The `(key, value)` pairs, in insertion order (internal keys such as `_session_expiry`
     /// included, as in Django).
     pub async fn items(&self) -> Result<Vec<(String, Value)>> {
-        self.with_state(|_, data| data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).await
+        self.with_data(|data| data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).await
     }
 
     /// A copy of the whole map.
     pub async fn data(&self) -> Result<Data> {
-        self.with_state(|_, data| data.clone()).await
+        self.with_data(Data::clone).await
     }
 
     /// Remove every key (the key and the stored record stay; see [`Session::flush`]).
@@ -328,7 +339,7 @@ impl Session {
         // Django's clear() does not load; it replaces the cache with an empty map.
         let mut st = self.0.state.lock();
         st.accessed = true;
-        st.cache = Some(Data::new());
+        st.cache = Some(Arc::default());
         st.ops.clear();
         Self::record(&mut st, Op::Clear);
         Ok(())
@@ -374,7 +385,7 @@ impl Session {
             st.accessed = true;
             st.modified = true;
             st.dirty = false;
-            st.cache = Some(Data::new());
+            st.cache = Some(Arc::default());
             st.ops.clear();
             st.version = None;
             st.key.take()
@@ -432,19 +443,19 @@ impl Session {
     /// Seconds until the session expires (Django's `get_expiry_age`).
     pub async fn get_expiry_age(&self) -> Result<i64> {
         let (age, now) = (self.settings().session_cookie_age, self.now());
-        self.with_state(|_, data| expiry::age(data, age, now)).await
+        self.with_data(|data| expiry::age(data, age, now)).await
     }
 
     /// When the session expires (Django's `get_expiry_date`).
     pub async fn get_expiry_date(&self) -> Result<chrono::DateTime<chrono::Utc>> {
         let (age, now) = (self.settings().session_cookie_age, self.now());
-        self.with_state(|_, data| expiry::date(data, age, now)).await
+        self.with_data(|data| expiry::date(data, age, now)).await
     }
 
     /// Whether the cookie lasts only until the browser closes.
     pub async fn get_expire_at_browser_close(&self) -> Result<bool> {
         let global = self.settings().session_expire_at_browser_close;
-        self.with_state(|_, data| expiry::at_browser_close(data, global)).await
+        self.with_data(|data| expiry::at_browser_close(data, global)).await
     }
 
     /// Read-modify-write the data and commit it to the store now; returns what `f` returns.
@@ -533,7 +544,7 @@ impl Session {
                 let ops = self.0.state.lock().ops.clone();
                 let own = || {
                     let st = self.0.state.lock();
-                    st.cache.clone().map(|data| (st.version.clone(), data))
+                    st.cache.as_ref().map(|data| (st.version.clone(), Data::clone(data)))
                 };
                 let replay = |data: &mut Data| ops.iter().for_each(|op| op.apply(data));
                 let Some(mut joined) = entry.join(own, replay, f) else {
@@ -557,7 +568,7 @@ impl Session {
 
     /// Store a session that has no key yet under a fresh random one.
     async fn create<R>(&self, f: &(dyn Fn(&mut Data) -> R + Send + Sync)) -> Result<R> {
-        let mut data = self.0.state.lock().cache.clone().unwrap_or_default();
+        let mut data = self.0.state.lock().cache.as_deref().cloned().unwrap_or_default();
         let r = f(&mut data);
         let expire_date = expiry::date(&data, self.settings().session_cookie_age, self.now());
         for _ in 0..8 {
@@ -575,7 +586,7 @@ impl Session {
     fn committed(&self, key: String, data: Data, version: Version) {
         let mut st = self.0.state.lock();
         st.key = Some(key);
-        st.cache = Some(data);
+        st.cache = Some(Arc::new(data));
         st.version = Some(version);
         st.ops.clear();
         st.dirty = false;

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::{error::StoreError, Data};
+use std::sync::Arc;
 
 #[cfg(feature = "cached-db")]
 pub mod cached_db;
@@ -55,8 +56,10 @@ pub struct Version(pub String);
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// The session data (empty when the stored data could not be decoded: Django reads a
-    /// tampered session as empty and overwrites it on the next save).
-    pub data: Data,
+    /// tampered session as empty and overwrites it on the next save). Shared, because the
+    /// stores' decode caches hand the same map to every read of an unchanged session; a
+    /// session copies it only when the request writes.
+    pub data: Arc<Data>,
     /// The version to compare against when saving.
     pub version: Version,
 }
@@ -65,16 +68,20 @@ impl Loaded {
     /// A stored record as a session: its data, or an empty session when it does not decode.
     /// Django does the same (and logs "Session data corrupted"); the raw value stays the
     /// version, so the next save overwrites the bad record.
-    pub(crate) fn from_stored(key: &str, raw: String, decoded: Result<Data, crate::codec::DecodeError>) -> Loaded {
+    pub(crate) fn from_stored(
+        key: &str,
+        raw: String,
+        decoded: Result<impl Into<Arc<Data>>, crate::codec::DecodeError>,
+    ) -> Loaded {
         Loaded { data: data_or_empty(key, decoded), version: Version(raw) }
     }
 }
 
 /// The decoded data, or an empty map (logged) when it could not be decoded.
-pub(crate) fn data_or_empty(key: &str, decoded: Result<Data, crate::codec::DecodeError>) -> Data {
-    decoded.unwrap_or_else(|e| {
+pub(crate) fn data_or_empty(key: &str, decoded: Result<impl Into<Arc<Data>>, crate::codec::DecodeError>) -> Arc<Data> {
+    decoded.map(Into::into).unwrap_or_else(|e| {
         tracing::warn!(key = %crate::key::redact(key), error = %e, "session data corrupted; reading as empty");
-        Data::new()
+        Arc::default()
     })
 }
 

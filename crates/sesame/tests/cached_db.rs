@@ -79,7 +79,7 @@ async fn reads_come_from_redis_and_writes_go_through() {
     assert_eq!(cached, v1.0, "create writes through, same value as the database");
     // Remove the row behind the cache's back: a read is still served, from Redis.
     sqlx::query("DELETE FROM django_session").execute(g.db.writer_pool()).await.unwrap();
-    assert_eq!(store.load(k, Utc::now()).await.unwrap().unwrap().data, data(serde_json::json!({"n": 1})));
+    assert_eq!(*store.load(k, Utc::now()).await.unwrap().unwrap().data, data(serde_json::json!({"n": 1})));
     // But a save checks the database: conflict, and the cache entry is invalidated so the
     // reload sees the truth (the session is gone).
     let r = store.save(k, record(&data(serde_json::json!({"n": 2})), later()), &v1).await.unwrap();

@@ -57,7 +57,7 @@ async fn a_file_django_wrote_is_read_with_its_mtime_expiry() {
     let path = dir.path().join("sessioniddjangowrote0000000000000000");
     std::fs::write(&path, codec.encode(&data(serde_json::json!({"from": "django"})))).unwrap();
     let loaded = store.load("djangowrote0000000000000000", Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, data(serde_json::json!({"from": "django"})));
+    assert_eq!(*loaded.data, data(serde_json::json!({"from": "django"})));
     // Fifteen days old: past the two-week cookie age.
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(15 * 86_400);
     std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();

@@ -189,7 +189,7 @@ async fn a_write_saves_and_sets_a_django_cookie() {
     }
     assert!(!c.contains("Secure"), "{c}");
     let stored = app.store.inner.load(&key, chrono::Utc::now()).await.unwrap().unwrap();
-    assert_eq!(stored.data, data(serde_json::json!({"name": "root"})));
+    assert_eq!(*stored.data, data(serde_json::json!({"name": "root"})));
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ async fn an_existing_django_row_is_read() {
     .await
     .unwrap();
     let loaded = store.load("djangowrotethis000000000000000000", chrono::Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, data(serde_json::json!({"from": "django"})));
+    assert_eq!(*loaded.data, data(serde_json::json!({"from": "django"})));
     let info = store.inspect("djangowrotethis000000000000000000").await.unwrap().unwrap();
     assert_eq!(info.expire_date.to_rfc3339(), "2999-01-01T00:00:00+00:00");
 }

@@ -358,3 +358,25 @@ async fn flush_during_an_in_flight_load_stays_flushed() {
     assert!(req.session_key().is_none());
     assert_eq!(store.0.len(), 0);
 }
+
+#[tokio::test]
+async fn a_write_never_shows_in_another_sessions_read_of_the_same_record() {
+    // Reads of an unchanged record share one decoded map (the store's decode cache); a write
+    // must copy it first, or an unsaved change would leak into every other reader.
+    let f = Fixture::new().await;
+    let key = f.saved().await;
+    let reader = f.open(&key);
+    assert_eq!(reader.get_value("a").await.unwrap(), Some(json!(1)));
+    let writer = f.open(&key);
+    writer.insert("a", 2).await.unwrap();
+    writer.insert("b", true).await.unwrap();
+    writer.remove("a").await.unwrap();
+    assert_eq!(writer.data().await.unwrap(), data(json!({"b": true})));
+    assert_eq!(reader.data().await.unwrap(), data(json!({"a": 1})), "the first reader");
+    let later = f.open(&key);
+    assert_eq!(later.data().await.unwrap(), data(json!({"a": 1})), "a later reader, from the cache");
+    writer.save().await.unwrap();
+    let after = f.open(&key);
+    assert_eq!(after.data().await.unwrap(), data(json!({"b": true})), "after the save");
+    assert_eq!(reader.data().await.unwrap(), data(json!({"a": 1})), "a loaded session keeps its copy");
+}

@@ -41,13 +41,13 @@ async fn round_trip_and_the_value_is_the_key() {
     let cookie = cookie_for(&s, &d).await;
     assert!(s.accepts_key(&cookie));
     let loaded = s.load(&cookie, Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, d);
+    assert_eq!(*loaded.data, d);
     let d2 = data(serde_json::json!({"id": 2}));
     let Saved::Saved { key, .. } = s.save(&cookie, record(&d2, later()), &loaded.version).await.unwrap() else {
         panic!("saved")
     };
     assert_ne!(key, cookie);
-    assert_eq!(s.load(&key, Utc::now()).await.unwrap().unwrap().data, d2);
+    assert_eq!(*s.load(&key, Utc::now()).await.unwrap().unwrap().data, d2);
     // Nothing on the server.
     assert!(!s.exists(&key).await.unwrap());
     s.delete(&key).await.unwrap();
@@ -60,7 +60,7 @@ async fn large_compressible_values_fit() {
     let d = data(serde_json::json!({"big": "x".repeat(100_000)}));
     let cookie = cookie_for(&s, &d).await;
     assert!(cookie.starts_with('.'), "compressed, as Django's compress=True");
-    assert_eq!(s.load(&cookie, Utc::now()).await.unwrap().unwrap().data, d);
+    assert_eq!(*s.load(&cookie, Utc::now()).await.unwrap().unwrap().data, d);
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn the_value_is_djangos_signing_dumps() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let now = chrono::DateTime::from_timestamp(1_700_000_100, 0).unwrap();
     let loaded = rt.block_on(store().load(&value, now)).unwrap().unwrap();
-    assert_eq!(loaded.data, d);
+    assert_eq!(*loaded.data, d);
     // The database engines' salt does not verify here.
     let db_value = sesame::codec::Codec::new(SECRET, &[]).encode_at(&d, 1_700_000_000);
     assert!(rt.block_on(store().load(&db_value, now)).unwrap().is_none());
@@ -187,7 +187,10 @@ async fn through_the_layer_the_cookie_carries_the_session() {
     let value = pair.strip_prefix("sessionid=").unwrap();
     // Sent as Django sends it: the colons are not percent-encoded (Django reads the raw value).
     assert_eq!(value.matches(':').count(), 2, "{set}");
-    assert_eq!(store().load(value, Utc::now()).await.unwrap().unwrap().data, data(serde_json::json!({"name": "root"})));
+    assert_eq!(
+        *store().load(value, Utc::now()).await.unwrap().unwrap().data,
+        data(serde_json::json!({"name": "root"}))
+    );
     assert_eq!(text(call(&app, "/read", Some(&pair)).await).await, "root");
     // Logout deletes the cookie in this browser (the copy above would still work: documented).
     let res = call(&app, "/logout", Some(&pair)).await;

@@ -50,7 +50,7 @@ async fn an_existing_django_table_is_used_as_it_is() {
     assert!(std::process::Command::new("sqlite3").arg(&path).arg(insert).status().unwrap().success());
     let store = sesame::store::SqliteStore::connect(&format!("sqlite:{}", path.display()), codec).await.unwrap();
     let loaded = store.load("djangowrotethis000000000000000000", chrono::Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, data(serde_json::json!({"from": "django"})));
+    assert_eq!(*loaded.data, data(serde_json::json!({"from": "django"})));
 }
 
 #[tokio::test]

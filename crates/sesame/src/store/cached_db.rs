@@ -281,7 +281,7 @@ impl SessionStore for CachedDbStore {
             let expire = if pttl < 0 { DateTime::<Utc>::MAX_UTC } else { Utc::now() + TimeDelta::milliseconds(pttl) };
             if expire > now {
                 if let Ok(decoded) = self.codec.decode(&raw) {
-                    return Ok(Some(Loaded { data: decoded.data, version: Version(raw) }));
+                    return Ok(Some(Loaded { data: decoded.data.into(), version: Version(raw) }));
                 }
                 // A value that does not verify (another SECRET_KEY, tampering): ask the
                 // database, which decides what Django would.

@@ -54,7 +54,7 @@ impl SessionStore for MemoryStore {
             .lock()
             .get(key)
             .filter(|e| e.expire_date > now)
-            .map(|e| Loaded { data: e.data.clone(), version: e.version.clone() }))
+            .map(|e| Loaded { data: e.data.clone().into(), version: e.version.clone() }))
     }
 
     async fn create(&self, key: &str, record: Record<'_>) -> Result<Created, StoreError> {

@@ -146,7 +146,7 @@ impl RedisStore {
         Utc::now() + TimeDelta::milliseconds(pttl_ms)
     }
 
-    fn decoded(&self, key: &str, raw: &str) -> crate::Data {
+    fn decoded(&self, key: &str, raw: &str) -> std::sync::Arc<crate::Data> {
         super::data_or_empty(key, self.decoded.decode(&self.codec, key, raw))
     }
 

@@ -85,7 +85,7 @@ impl SessionStore for SignedCookieStore {
         match self.codec.decode(key) {
             // Django's TimestampSigner: `age > max_age` is expired.
             Ok(decoded) if now.timestamp() - decoded.timestamp <= self.max_age => {
-                Ok(Some(Loaded { data: decoded.data, version: Version(key.to_owned()) }))
+                Ok(Some(Loaded { data: decoded.data.into(), version: Version(key.to_owned()) }))
             }
             Ok(_) => {
                 tracing::debug!("signed session cookie older than SESSION_COOKIE_AGE; starting a new session");

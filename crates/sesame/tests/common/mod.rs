@@ -108,7 +108,7 @@ pub async fn create_then_load(store: Arc<dyn SessionStore>) {
         data(serde_json::json!({"id": 1, "name": "root", "nested": {"a": [1, 2.5, null, true]}, "u": "Zoë 中文 😀"}));
     let v = created(&*store, "conformance0000000000000000000001", &d, later()).await;
     let loaded = store.load("conformance0000000000000000000001", Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, d);
+    assert_eq!(*loaded.data, d);
     assert_eq!(loaded.version, v);
     assert!(store.exists("conformance0000000000000000000001").await.unwrap());
     assert!(store.load("conformance0000000000000000000404", Utc::now()).await.unwrap().is_none());
@@ -122,7 +122,7 @@ pub async fn create_never_overwrites(store: Arc<dyn SessionStore>) {
     let r = store.create("conformance0000000000000000000002", record(&second, later())).await.unwrap();
     assert!(matches!(r, Created::KeyTaken));
     let loaded = store.load("conformance0000000000000000000002", Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, first);
+    assert_eq!(*loaded.data, first);
 }
 
 pub async fn save_never_creates(store: Arc<dyn SessionStore>) {
@@ -149,7 +149,7 @@ pub async fn save_is_compare_and_set(store: Arc<dyn SessionStore>) {
     let stale = store.save(k, record(&data(serde_json::json!({"n": 99})), later()), &v1).await.unwrap();
     assert!(matches!(stale, Saved::Conflict), "a stale version must not overwrite");
     let loaded = store.load(k, Utc::now()).await.unwrap().unwrap();
-    assert_eq!(loaded.data, data(serde_json::json!({"n": 2})));
+    assert_eq!(*loaded.data, data(serde_json::json!({"n": 2})));
     assert_eq!(loaded.version, v2);
 }
 
@@ -187,7 +187,7 @@ pub async fn large_values_round_trip(store: Arc<dyn SessionStore>) {
     let big: String = (0..200_000).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
     let d = data(serde_json::json!({"big": big, "list": (0..1000).collect::<Vec<_>>()}));
     created(&*store, k, &d, later()).await;
-    assert_eq!(store.load(k, Utc::now()).await.unwrap().unwrap().data, d);
+    assert_eq!(*store.load(k, Utc::now()).await.unwrap().unwrap().data, d);
 }
 
 /// One exact increment of the session's `count`.
