@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of the project on a fresh machine of this kind: installs what is missing
 # (skipping what is present), starts PostgreSQL and Redis if they are down, then runs
-#   1. the Rust tests of the engine (every store, the CLI) and of the app (cargo nextest),
+#   1. the Rust tests of the engine (every store, the CLI; cargo nextest, then its doc tests)
+#      and of the app (cargo nextest),
 #   2. the interop tests against real Django 5.2 (pytest, in a venv),
 #   3. the end-to-end tests of the app in Debian's Chromium (Playwright via cargo-leptos,
 #      JavaScript on and off, against a release build on 127.0.0.1:3000).
@@ -27,6 +28,8 @@ fi
 if [ "${1:-}" != "--e2e" ]; then
   say "1/3 Rust tests: the engine (every store, CLI) and the app's server functions"
   cargo nextest run -p sesame --all-features --all-targets --no-fail-fast
+  # nextest does not run doc tests; the API's examples are tests too.
+  cargo test -p sesame --all-features --doc
   cargo nextest run -p sesame-app --features ssr --no-fail-fast
 
   say "2/3 interop with real Django 5.2 (SQLite, then PostgreSQL)"

@@ -62,7 +62,7 @@ impl SignedCookieStore {
     /// let Created::Created { key: cookie, .. } = store.create("ignored", Record { data: &data, expire_date }).await?
     /// else { unreachable!() };
     /// let loaded = store.load(&cookie, chrono::Utc::now()).await?.unwrap();
-    /// assert_eq!(loaded.data, data);
+    /// assert_eq!(*loaded.data, data);
     /// # Ok(()) }
     /// ```
     pub fn new(secret_key: &str, fallbacks: &[String], max_age: i64) -> Self {
