@@ -175,3 +175,55 @@ async fn the_wal_is_checkpointed_off_the_write_path_and_stays_bounded() {
     assert!(largest < 80 << 20, "the WAL reached {largest} bytes");
     assert_eq!(store.count().await.unwrap(), 8_000);
 }
+
+/// Reads of an unchanged database are answered from memory (the WAL stamp); anything another
+/// process commits, to this row or any other, must show at the next read.
+#[tokio::test]
+async fn a_row_read_before_shows_what_another_process_committed_since() {
+    let (store, dir) = sqlite_store().await;
+    let k = "readtwice00000000000000000000000";
+    let codec = sesame::codec::Codec::new(SECRET, &[]);
+    created(&store, k, &data(serde_json::json!({"n": 1})), later()).await;
+    let first = store.load(k, chrono::Utc::now()).await.unwrap().unwrap();
+    assert_eq!(*first.data, data(serde_json::json!({"n": 1})));
+    assert_eq!(*store.load(k, chrono::Utc::now()).await.unwrap().unwrap().data, *first.data);
+
+    // Another process (a plain SQLite connection) rewrites the row...
+    let other = rusqlite::Connection::open(dir.path().join("db.sqlite3")).unwrap();
+    let encoded = codec.encode(&data(serde_json::json!({"n": 2})));
+    assert_eq!(
+        other.execute("UPDATE django_session SET session_data = ?1 WHERE session_key = ?2", (&encoded, k)).unwrap(),
+        1
+    );
+    let second = store.load(k, chrono::Utc::now()).await.unwrap().unwrap();
+    assert_eq!(*second.data, data(serde_json::json!({"n": 2})));
+    assert_eq!(second.version.0, encoded);
+
+    // ...tampers with it (reads as empty, as in Django)...
+    other.execute("UPDATE django_session SET session_data = 'e30:1r31eq:forged' WHERE session_key = ?1", [k]).unwrap();
+    assert!(store.load(k, chrono::Utc::now()).await.unwrap().unwrap().data.is_empty());
+
+    // ...makes it expire, and deletes it.
+    other.execute("UPDATE django_session SET session_data = ?1 WHERE session_key = ?2", (&encoded, k)).unwrap();
+    assert!(store.load(k, chrono::Utc::now()).await.unwrap().is_some());
+    other.execute("UPDATE django_session SET expire_date = '2000-01-01 00:00:00' WHERE session_key = ?1", [k]).unwrap();
+    assert!(store.load(k, chrono::Utc::now()).await.unwrap().is_none());
+    other.execute("UPDATE django_session SET expire_date = '2999-01-01 00:00:00' WHERE session_key = ?1", [k]).unwrap();
+    assert!(store.load(k, chrono::Utc::now()).await.unwrap().is_some());
+    other.execute("DELETE FROM django_session WHERE session_key = ?1", [k]).unwrap();
+    assert!(store.load(k, chrono::Utc::now()).await.unwrap().is_none());
+}
+
+/// A row served from memory still expires on the clock, with nothing committed meanwhile.
+#[tokio::test]
+async fn a_remembered_row_expires_without_any_commit() {
+    let (store, _dir) = sqlite_store().await;
+    let k = "expiresinmemory00000000000000000";
+    let now = chrono::Utc::now();
+    let expire = now + chrono::Duration::seconds(60);
+    created(&store, k, &data(serde_json::json!({"a": 1})), expire).await;
+    assert!(store.load(k, now).await.unwrap().is_some());
+    assert!(store.load(k, expire - chrono::Duration::microseconds(1)).await.unwrap().is_some());
+    assert!(store.load(k, expire).await.unwrap().is_none(), "live while expire_date > now, as the query");
+    assert!(store.load(k, expire + chrono::Duration::days(1)).await.unwrap().is_none());
+}

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
 
 mod readers;
+mod rows;
 mod sweep;
+mod wal_stamp;
 mod writer;
 use crate::codec::Codec;
 use crate::error::StoreError;
@@ -36,7 +38,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     hot_readers: Arc<readers::Readers>,
     hot_writer: writer::Writer,
-    decoded: Arc<crate::codec::DecodeCache>,
+    /// Rows as last read, served while the database is unchanged ([`rows`], [`wal_stamp`]).
+    rows: Arc<rows::Rows>,
     codec: Codec,
     /// The database file (the sweep opens its own connection to it).
     path: std::path::PathBuf,
@@ -87,7 +90,10 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(opts.read_only(true)).await?;
         let hot_writer = writer::Writer::start(&path)?;
         let hot_readers = Arc::new(readers::Readers::new(path.clone()));
-        Ok(Self { reader, writer, hot_readers, hot_writer, decoded: Arc::default(), codec, path })
+        // A read makes SQLite create the WAL-index (`-shm`) if no connection has yet.
+        sqlx::query("SELECT count(*) FROM sqlite_master").execute(&writer).await?;
+        let rows = Arc::new(rows::Rows::new(wal_stamp::WalStamp::open(&path)));
+        Ok(Self { reader, writer, hot_readers, hot_writer, rows, codec, path })
     }
 
     /// The codec rows are encoded with.
@@ -154,9 +160,15 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, StoreError> {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn load(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Loaded>, StoreError> {
-        let raw = self.hot_readers.load(key, &format_datetime(now))?;
-        Ok(raw.map(|raw| {
-            let decoded = self.decoded.decode(&self.codec, key, &raw);
+        let now = format_datetime(now);
+        // Taken before the query: a commit after it makes the stamp differ, never the reverse.
+        let stamp = self.rows.stamp();
+        if let Some(known) = stamp.as_ref().and_then(|s| self.rows.get(key, s, &now)) {
+            return Ok(known.map(|(raw, data)| Loaded::from_stored(key, raw, Ok::<_, crate::codec::DecodeError>(data))));
+        }
+        let row = self.hot_readers.load(key, &now)?;
+        Ok(row.map(|(raw, expire_date)| {
+            let decoded = self.rows.decode(&self.codec, key, &raw, expire_date, stamp);
             Loaded::from_stored(key, raw, decoded)
         }))
     }
@@ -192,7 +204,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.hot_writer.write(writer::Write::Delete { key: key.to_owned() }).await.map_err(StoreError::Other)?;
-        self.decoded.forget(key);
+        self.rows.forget(key);
         Ok(())
     }
 

@@ -50,12 +50,14 @@ impl Readers {
         result
     }
 
-    /// `session_data` of a live row.
-    pub(super) fn load(&self, key: &str, now: &str) -> rusqlite::Result<Option<String>> {
+    /// `session_data` and `expire_date` of a live row.
+    pub(super) fn load(&self, key: &str, now: &str) -> rusqlite::Result<Option<(String, String)>> {
         self.with(|c| {
-            c.prepare_cached("SELECT session_data FROM django_session WHERE session_key = ?1 AND expire_date > ?2")?
-                .query_row((key, now), |row| row.get(0))
-                .optional()
+            c.prepare_cached(
+                "SELECT session_data, expire_date FROM django_session WHERE session_key = ?1 AND expire_date > ?2",
+            )?
+            .query_row((key, now), |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
         })
     }
 
