@@ -74,6 +74,10 @@ fn routes() -> Router {
         .route("/counter/", get(counter))
 }
 
+/// The same allocator in both benchmark servers (see the README's benchmarks section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();

@@ -115,6 +115,10 @@ async fn health(State(sessions): State<Sessions>) -> &'static str {
     "ok"
 }
 
+/// The same allocator in both benchmark servers (see the README's benchmarks section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
