@@ -53,7 +53,7 @@ impl Sessions {
     /// `django_session` table if needed.
     ///
     /// # Errors
-    /// [`StoreError::Unsupported`] for an engine this build lacks; connection or migration
+    /// [`StoreError::Unsupported`](crate::StoreError::Unsupported) for an engine this build lacks; connection or migration
     /// errors.
     pub async fn connect(settings: Settings) -> Result<Self> {
         let store = crate::connect_store(&settings).await?;

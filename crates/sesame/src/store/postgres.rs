@@ -7,7 +7,7 @@
 //!   session_data = $expected`): PostgreSQL's row lock makes it atomic across any number of
 //!   server processes, with no schema change.
 //! - The session hot path (load, create, save, delete, exists) runs on a few tokio-postgres
-//!   connections that pipeline concurrent requests ([`hot`]); sqlx serves the migrations and
+//!   connections that pipeline concurrent requests (`hot`); sqlx serves the migrations and
 //!   the sessions API.
 //! - `clear_expired` deletes in batches of [`SWEEP_BATCH`] keys, skipping rows a live request
 //!   holds locked, so a sweep of a large table never blocks logins for its whole duration.

@@ -4,13 +4,13 @@
 //!   (`YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC), so that both sides' string comparisons agree.
 //! - WAL journal: readers never wait for the writer.
 //! - The session hot path (load, create, save, delete) uses rusqlite: reads run inline on the
-//!   caller's thread from a pool of read-only connections ([`readers`]), or not at all while
-//!   nothing was committed since the row was last read ([`rows`], [`wal_stamp`]); writes go to one
+//!   caller's thread from a pool of read-only connections (`readers`), or not at all while
+//!   nothing was committed since the row was last read (`rows`, `wal_stamp`); writes go to one
 //!   writer thread that commits every write waiting at that moment in one transaction
-//!   ([`writer`]: group commit), while WAL checkpoints run on a thread of their own so that no
+//!   (`writer`: group commit), while WAL checkpoints run on a thread of their own so that no
 //!   write waits for one. sqlx, which hands every statement to a worker thread, serves
 //!   the migrations and the sessions API (list, count, inspect), where that cost does not
-//!   matter; the sweep has a blocking thread and a connection of its own ([`sweep`]).
+//!   matter; the sweep has a blocking thread and a connection of its own (`sweep`).
 //! - `synchronous = NORMAL` in WAL: a committed session survives a crash of the process; a
 //!   power loss can lose the last commits (never corrupt the file). See the README.
 
