@@ -45,6 +45,12 @@ impl WalStamp {
         // Byte 12 is `isInit`: 0 while the WAL-index is being (re)built.
         (first == second && first[12] != 0).then(|| first.try_into().expect("48 bytes"))
     }
+
+    /// The WAL's length now, in frames (`mxFrame`, bytes 16..20 of the header, in the
+    /// machine's byte order): it falls back to 0 when a writer starts the WAL over.
+    pub(super) fn frames(&self) -> Option<u32> {
+        self.now().map(|h| u32::from_ne_bytes(h[16..20].try_into().expect("4 bytes")))
+    }
 }
 
 #[cfg(test)]
@@ -66,17 +72,21 @@ mod tests {
         assert_eq!(stamps.now(), Some(before), "a read commits nothing");
 
         let other = Connection::open(&path).unwrap();
+        let frames_before = stamps.frames().unwrap();
         other.execute("INSERT INTO t VALUES (1)", []).unwrap();
         let after_insert = stamps.now().unwrap();
         assert_ne!(after_insert, before);
+        assert!(stamps.frames().unwrap() > frames_before, "a commit appends frames");
 
         // A checkpoint that restarts the WAL brings the frame count back to where it was;
         // the stamp still differs.
+        let long = stamps.frames().unwrap();
         other.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
         other.execute("UPDATE t SET x = 2", []).unwrap();
         let after_update = stamps.now().unwrap();
         assert_ne!(after_update, after_insert);
         assert_ne!(after_update, before);
+        assert!(stamps.frames().unwrap() < long, "the WAL started over: {} frames", stamps.frames().unwrap());
     }
 
     #[test]

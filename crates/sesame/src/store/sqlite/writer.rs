@@ -29,6 +29,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+use super::wal_stamp::WalStamp;
+
 /// Most writes carried by one commit.
 const MAX_GROUP: usize = 256;
 
@@ -88,7 +90,8 @@ impl Writer {
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
         };
         spawn("sesame-sqlite-checkpoint", Box::new(move || checkpoints(&checkpointer, &woken, &seen)))?;
-        spawn("sesame-sqlite-writer", Box::new(move || run(conn, rx, wake, &frames)))?;
+        let path = path.to_owned();
+        spawn("sesame-sqlite-writer", Box::new(move || run(conn, &path, rx, wake, &frames)))?;
         Ok(Self { tx })
     }
 
@@ -132,9 +135,19 @@ pub(super) fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<Option<i
     })
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>, checkpoint: mpsc::SyncSender<()>, frames: &AtomicI64) {
+fn run(
+    conn: Connection,
+    path: &Path,
+    rx: mpsc::Receiver<(Write, Reply)>,
+    checkpoint: mpsc::SyncSender<()>,
+    frames: &AtomicI64,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut written = 0;
+    // The WAL's length as it is now, read from the WAL-index header. The checkpointer's last
+    // measurement (`frames`) can be hundreds of commits old, and the WAL grew past the limit
+    // by more than those while the checkpointer fell behind; it stays the fallback.
+    let mut wal: Option<WalStamp> = None;
     while let Ok(first) = rx.recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -150,7 +163,11 @@ fn run(conn: Connection, rx: mpsc::Receiver<(Write, Reply)>, checkpoint: mpsc::S
         }
         if written >= CHECKPOINT_EVERY {
             written = 0;
-            if frames.load(Ordering::Relaxed) > WAL_LIMIT {
+            if wal.is_none() {
+                wal = WalStamp::open(path);
+            }
+            let log = wal.as_ref().and_then(WalStamp::frames).map_or_else(|| frames.load(Ordering::Relaxed), i64::from);
+            if log > WAL_LIMIT {
                 checkpoint_now(&conn, frames);
             } else {
                 // Full: a checkpoint is already pending, which covers this one.
