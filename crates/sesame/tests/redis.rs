@@ -105,3 +105,38 @@ async fn session_engine_cache_selects_redis() {
     let err = sesame::Sessions::connect(settings).await.unwrap_err();
     assert!(matches!(err, sesame::Error::Store(sesame::StoreError::Redis(_))), "{err:?}");
 }
+
+/// Reads and new sessions are batched into pipelines: under concurrency each caller must get
+/// its own reply, a key taken stays taken, and an error reply fails only its own command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_and_creates_each_get_their_own_reply() {
+    let prefix = RedisPrefix::new();
+    let store = Arc::new(redis_store(&prefix).await);
+    let later = Utc::now() + TimeDelta::seconds(300);
+    // A key holding a list: GET on it is a WRONGTYPE error reply from Redis.
+    let mut conn = raw().await;
+    let broken = "wrongtype0000000000000000000000";
+    let _: i64 = conn.rpush(format!("{}{broken}", prefix.prefix), "x").await.unwrap();
+
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("batched{i:024}");
+                let d = data(serde_json::json!({ "i": i }));
+                let first = store.create(&key, record(&d, later)).await.unwrap();
+                assert!(matches!(first, sesame::store::Created::Created { .. }), "{key}");
+                let again = store.create(&key, record(&d, later)).await.unwrap();
+                assert!(matches!(again, sesame::store::Created::KeyTaken), "{key}");
+                let loaded = store.load(&key, Utc::now()).await.unwrap().unwrap();
+                assert_eq!(*loaded.data, d, "{key}");
+                let wrong = store.load(broken, Utc::now()).await;
+                assert!(wrong.is_err(), "a WRONGTYPE reply is an error for its own command");
+                assert!(store.load(&format!("absent{i:025}"), Utc::now()).await.unwrap().is_none());
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

@@ -28,6 +28,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
+
+mod pipelined;
 use crate::codec::Codec;
 use crate::error::StoreError;
 
@@ -91,6 +93,8 @@ pub struct RedisStore {
     prefix: String,
     codec: Codec,
     decoded: std::sync::Arc<crate::codec::DecodeCache>,
+    /// Session reads and new sessions, batched into pipelines.
+    pipelined: pipelined::Pipelined,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -117,7 +121,8 @@ impl RedisStore {
     pub async fn connect(url: &str, prefix: impl Into<String>, codec: Codec) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new_with_config(client, connection_config()).await?;
-        Ok(Self { conn, prefix: prefix.into(), codec, decoded: Default::default() })
+        let pipelined = pipelined::Pipelined::start(conn.clone());
+        Ok(Self { conn, prefix: prefix.into(), codec, decoded: Default::default(), pipelined })
     }
 
     /// The Redis key of session `key`.
@@ -183,7 +188,9 @@ impl SessionStore for RedisStore {
         let rkey = self.redis_key(key);
         let raw = if (now - Utc::now()).abs() < TimeDelta::seconds(1) {
             // Redis drops the key at its TTL by the real clock: a plain GET is the whole check.
-            let raw: Option<String> = self.conn().get(&rkey).await?;
+            let mut get = redis::cmd("GET");
+            get.arg(&rkey);
+            let raw: Option<String> = self.pipelined.query(get).await?;
             raw
         } else {
             // A `now` from another clock (tests): compare it with the remaining TTL.
@@ -202,18 +209,18 @@ impl SessionStore for RedisStore {
         let encoded = self.codec.encode(record.data);
         let rkey = self.redis_key(key);
         let ttl = ttl_ms(record.expire_date);
-        let mut conn = self.conn();
         if ttl <= 0 {
             // Already expired: there is nothing to keep (Redis would reject a zero TTL).
-            let taken: bool = conn.exists(&rkey).await?;
+            let taken: bool = self.conn().exists(&rkey).await?;
             return Ok(if taken {
                 Created::KeyTaken
             } else {
                 Created::Created { key: key.to_owned(), version: Version(encoded) }
             });
         }
-        let set: Option<String> =
-            redis::cmd("SET").arg(&rkey).arg(&encoded).arg("NX").arg("PX").arg(ttl).query_async(&mut conn).await?;
+        let mut set = redis::cmd("SET");
+        set.arg(&rkey).arg(&encoded).arg("NX").arg("PX").arg(ttl);
+        let set: Option<String> = self.pipelined.query(set).await?;
         Ok(match set {
             Some(_) => Created::Created { key: key.to_owned(), version: Version(encoded) },
             None => Created::KeyTaken,
