@@ -186,16 +186,26 @@ impl Codec {
 /// Remembers the last decoded `session_data` of recently read sessions, so reading a session
 /// that has not changed since its last read skips the HMAC check and the JSON parse.
 ///
+/// A store may keep a note of its own beside each entry (`N`): the SQLite store notes when and
+/// until when the row was read, to answer an unchanged database from the cache alone.
+///
 /// # Security
 /// An entry is used only when the stored bytes are identical to bytes that were verified
 /// before under the same keys: the result is the one decoding would give.
 #[derive(Debug, Default)]
-pub struct DecodeCache {
+pub struct DecodeCache<N = ()> {
     // parking_lot: held for a hash lookup and a clone, never across an await. foldhash rather
     // than SipHash: the keys are the server's own random session keys (only a stored,
     // verified record is ever inserted), so there is no flooding to defend against, and the
     // lookup runs on every session read.
-    entries: parking_lot::Mutex<std::collections::HashMap<String, (String, Arc<Data>), foldhash::fast::RandomState>>,
+    entries: parking_lot::Mutex<std::collections::HashMap<String, Cached<N>, foldhash::fast::RandomState>>,
+}
+
+#[derive(Debug)]
+struct Cached<N> {
+    raw: String,
+    data: Arc<Data>,
+    note: N,
 }
 
 /// Entries kept before the cache starts over (about 5 MB for typical sessions).
@@ -208,9 +218,18 @@ impl DecodeCache {
     /// # Errors
     /// As [`Codec::decode`]; failures are not cached.
     pub fn decode(&self, codec: &Codec, key: &str, raw: &str) -> Result<Arc<Data>, DecodeError> {
-        if let Some((seen, data)) = self.entries.lock().get(key) {
-            if seen == raw {
-                return Ok(data.clone());
+        self.decode_noting(codec, key, raw, ())
+    }
+}
+
+impl<N> DecodeCache<N> {
+    /// As [`DecodeCache::decode`], keeping `note` beside the entry (in place of the note an
+    /// entry with the same bytes had).
+    pub(crate) fn decode_noting(&self, codec: &Codec, key: &str, raw: &str, note: N) -> Result<Arc<Data>, DecodeError> {
+        if let Some(hit) = self.entries.lock().get_mut(key) {
+            if hit.raw == raw {
+                hit.note = note;
+                return Ok(hit.data.clone());
             }
         }
         let data = Arc::new(codec.decode(raw)?.data);
@@ -218,8 +237,13 @@ impl DecodeCache {
         if entries.len() >= DECODE_CACHE_ENTRIES {
             entries.clear();
         }
-        entries.insert(key.to_owned(), (raw.to_owned(), data.clone()));
+        entries.insert(key.to_owned(), Cached { raw: raw.to_owned(), data: data.clone(), note });
         Ok(data)
+    }
+
+    /// `f` of the entry of `key` (its stored bytes, decoded map and note), if there is one.
+    pub(crate) fn peek<R>(&self, key: &str, f: impl FnOnce(&str, &Arc<Data>, &N) -> Option<R>) -> Option<R> {
+        self.entries.lock().get(key).and_then(|hit| f(&hit.raw, &hit.data, &hit.note))
     }
 
     /// Forget `key` (after a delete).

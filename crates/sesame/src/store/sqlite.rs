@@ -89,11 +89,12 @@ impl SqliteStore {
         }
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() as u32 * 2);
         let reader = SqlitePoolOptions::new().max_connections(readers).connect_with(opts.read_only(true)).await?;
-        let hot_writer = writer::Writer::start(&path)?;
-        let hot_readers = Arc::new(readers::Readers::new(path.clone()));
         // A read makes SQLite create the WAL-index (`-shm`) if no connection has yet.
         sqlx::query("SELECT count(*) FROM sqlite_master").execute(&writer).await?;
-        let rows = Arc::new(rows::Rows::new(wal_stamp::WalStamp::open(&path)));
+        let stamps = wal_stamp::WalStamp::open(&path).map(Arc::new);
+        let hot_writer = writer::Writer::start(&path, stamps.clone())?;
+        let hot_readers = Arc::new(readers::Readers::new(path.clone()));
+        let rows = Arc::new(rows::Rows::new(stamps));
         Ok(Self { reader, writer, hot_readers, hot_writer, rows, codec, path })
     }
 
@@ -165,7 +166,7 @@ impl SessionStore for SqliteStore {
         // Taken before the query: a commit after it makes the stamp differ, never the reverse.
         let stamp = self.rows.stamp();
         if let Some(known) = stamp.as_ref().and_then(|s| self.rows.get(key, s, &now)) {
-            return Ok(known.map(|(raw, data)| Loaded::from_stored(key, raw, Ok::<_, crate::codec::DecodeError>(data))));
+            return Ok(known.map(|(raw, data)| Loaded { data, version: Version(raw) }));
         }
         let row = self.hot_readers.load(key, &now)?;
         Ok(row.map(|(raw, expire_date)| {

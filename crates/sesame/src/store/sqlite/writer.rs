@@ -24,7 +24,6 @@
 
 use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -65,8 +64,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Open the write connection and start the thread.
-    pub(super) fn start(path: &Path) -> rusqlite::Result<Self> {
+    /// Open the write connection and start the thread; `wal` tells it the WAL's length.
+    pub(super) fn start(path: &Path, wal: Option<Arc<WalStamp>>) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         // When another process (the CLI's sweep, a second server) holds the write lock, retry
         // every 100 µs for up to 10 s. SQLite's default handler backs off to sleeps of up to
@@ -80,8 +79,6 @@ impl Writer {
         checkpointer.busy_timeout(Duration::ZERO)?;
         let (tx, rx) = mpsc::channel::<(Write, Reply)>();
         let (wake, woken) = mpsc::sync_channel::<()>(1);
-        let frames = Arc::new(AtomicI64::new(0));
-        let seen = frames.clone();
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -89,9 +86,8 @@ impl Writer {
                 .map(drop)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
         };
-        spawn("sesame-sqlite-checkpoint", Box::new(move || checkpoints(&checkpointer, &woken, &seen)))?;
-        let path = path.to_owned();
-        spawn("sesame-sqlite-writer", Box::new(move || run(conn, &path, rx, wake, &frames)))?;
+        spawn("sesame-sqlite-checkpoint", Box::new(move || checkpoints(&checkpointer, &woken)))?;
+        spawn("sesame-sqlite-writer", Box::new(move || run(conn, wal.as_deref(), rx, wake)))?;
         Ok(Self { tx })
     }
 
@@ -109,45 +105,32 @@ pub(super) fn retry_soon(attempt: i32) -> bool {
     attempt < 100_000
 }
 
-/// Checkpoint whenever the writer asks, until the writer is gone, keeping in `frames` the
-/// WAL's length as the last checkpoint found it.
-fn checkpoints(conn: &Connection, woken: &mpsc::Receiver<()>, frames: &AtomicI64) {
+/// Checkpoint whenever the writer asks, until the writer is gone.
+fn checkpoints(conn: &Connection, woken: &mpsc::Receiver<()>) {
     while woken.recv().is_ok() {
-        checkpoint_now(conn, frames);
+        checkpoint_now(conn);
     }
 }
 
-fn checkpoint_now(conn: &Connection, frames: &AtomicI64) {
-    match passive_checkpoint(conn) {
-        Ok(Some(log)) => frames.store(log, Ordering::Relaxed),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry"),
+fn checkpoint_now(conn: &Connection) {
+    if let Err(e) = passive_checkpoint(conn) {
+        tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry");
     }
 }
 
 /// Copy the WAL back into the database file. Passive: it copies what no reader still needs and
-/// never waits for readers or writers. Returns the WAL's length in frames, or `None` when
-/// another connection was checkpointing (it does the work; SQLite then reports no lengths).
-pub(super) fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    // One row: (1 if blocked by another checkpointer, frames in the WAL, frames copied).
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        Ok((row.get::<_, i64>(0)? == 0).then_some(row.get::<_, i64>(1)?))
-    })
+/// never waits for readers or writers (blocked by another checkpointer, it leaves the work to
+/// that one).
+pub(super) fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
-fn run(
-    conn: Connection,
-    path: &Path,
-    rx: mpsc::Receiver<(Write, Reply)>,
-    checkpoint: mpsc::SyncSender<()>,
-    frames: &AtomicI64,
-) {
+/// `wal` gives the WAL's length as it is now, from the WAL-index header (a checkpoint's own
+/// count can be hundreds of commits old when the checkpointer falls behind, and the WAL grew
+/// past the limit by more than those). Without it, the writer never checkpoints by itself.
+fn run(conn: Connection, wal: Option<&WalStamp>, rx: mpsc::Receiver<(Write, Reply)>, checkpoint: mpsc::SyncSender<()>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut written = 0;
-    // The WAL's length as it is now, read from the WAL-index header. The checkpointer's last
-    // measurement (`frames`) can be hundreds of commits old, and the WAL grew past the limit
-    // by more than those while the checkpointer fell behind; it stays the fallback.
-    let mut wal: Option<WalStamp> = None;
     while let Ok(first) = rx.recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -163,12 +146,8 @@ fn run(
         }
         if written >= CHECKPOINT_EVERY {
             written = 0;
-            if wal.is_none() {
-                wal = WalStamp::open(path);
-            }
-            let log = wal.as_ref().and_then(WalStamp::frames).map_or_else(|| frames.load(Ordering::Relaxed), i64::from);
-            if log > WAL_LIMIT {
-                checkpoint_now(&conn, frames);
+            if wal.and_then(WalStamp::frames).is_some_and(|log| i64::from(log) > WAL_LIMIT) {
+                checkpoint_now(&conn);
             } else {
                 // Full: a checkpoint is already pending, which covers this one.
                 let _ = checkpoint.try_send(());
