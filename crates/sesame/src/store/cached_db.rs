@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use super::redis::{connection_config, ttl_ms};
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
-use crate::codec::Codec;
+use crate::codec::{Codec, DecodeCache};
 use crate::error::StoreError;
 
 /// How long Redis is bypassed after an error (see [`CachedDbStore::with_retry_after`]).
@@ -200,6 +200,9 @@ pub struct CachedDbStore {
     cache: Arc<Cache>,
     codec: Codec,
     cookie_age: i64,
+    /// Values read from Redis, verified and decoded once per distinct value (the database
+    /// store behind has its own for what it reads).
+    decoded: Arc<DecodeCache>,
 }
 
 impl std::fmt::Debug for CachedDbStore {
@@ -247,7 +250,7 @@ impl CachedDbStore {
             down_until: Mutex::new(None),
             pending: Mutex::new(HashSet::new()),
         };
-        Ok(Self { db, cache: Arc::new(cache), codec, cookie_age })
+        Ok(Self { db, cache: Arc::new(cache), codec, cookie_age, decoded: Arc::default() })
     }
 
     /// Bypass Redis for `retry_after` after an error instead of [`RETRY_AFTER`].
@@ -280,8 +283,8 @@ impl SessionStore for CachedDbStore {
         if let Some((raw, pttl)) = self.cache.get(key).await {
             let expire = if pttl < 0 { DateTime::<Utc>::MAX_UTC } else { Utc::now() + TimeDelta::milliseconds(pttl) };
             if expire > now {
-                if let Ok(decoded) = self.codec.decode(&raw) {
-                    return Ok(Some(Loaded { data: decoded.data.into(), version: Version(raw) }));
+                if let Ok(data) = self.decoded.decode(&self.codec, key, &raw) {
+                    return Ok(Some(Loaded { data, version: Version(raw) }));
                 }
                 // A value that does not verify (another SECRET_KEY, tampering): ask the
                 // database, which decides what Django would.
@@ -318,6 +321,7 @@ impl SessionStore for CachedDbStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.db.delete(key).await?;
+        self.decoded.forget(key);
         self.cache.invalidate(key).await;
         Ok(())
     }
