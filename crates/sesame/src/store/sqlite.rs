@@ -24,6 +24,8 @@ use std::sync::Arc;
 
 use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Version};
 
+mod checkpoint;
+mod kept_open;
 mod readers;
 mod rows;
 mod sweep;

@@ -12,7 +12,11 @@
 
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::checkpoint::Checkpointer;
+use super::wal_stamp::WalStamp;
 
 /// How long one batch should hold the write lock.
 const BATCH_TARGET: Duration = Duration::from_millis(1);
@@ -23,18 +27,14 @@ const MAX_BATCH: f64 = 5_000.0;
 /// Rowids read per round (8 bytes each): larger tables are swept in several rounds.
 const COLLECT: usize = 1_000_000;
 
-/// Rows deleted between two checkpoints of the WAL (up to about 75 MB of WAL). Fewer
-/// checkpoints copy each page fewer times: 1M rows alone took 11.1 s with 10,000 and 9.8 s
-/// with 50,000; under load, 20,000 measured slower than 50,000 (19–23 s against 14–16 s).
-const CHECKPOINT_ROWS: usize = 50_000;
-
-/// Copy the WAL back into the database file without blocking the server's readers or writers;
-/// pages a reader still uses wait for the next checkpoint.
-fn checkpoint(conn: &Connection) {
-    if let Err(e) = super::writer::passive_checkpoint(conn) {
-        tracing::debug!(error = %e, "sweep checkpoint skipped");
-    }
-}
+/// Rows deleted between two checkpoints of the WAL (about 15 MB of WAL). Each checkpoint
+/// copies what the sweep and the server wrote since the last, without blocking either, so the
+/// WAL is short again whenever it passes its limit and its checkpoint is finished under the
+/// write lock (`checkpoint.rs`). Measured during a sweep of 1M rows under a steady load
+/// (`RATE=250` in `bench/clearsessions.sh`): with 50,000 rows, the WAL reached 90–97 MB, near
+/// the ceiling where writers stop to copy it, and the server's writes waited 4.9–11 ms at p99;
+/// with 10,000, 67–71 MB and 2.0–2.4 ms, and the sweep took as long (2.7 s).
+const CHECKPOINT_ROWS: usize = 10_000;
 
 /// Delete every row that expired before `now` (Django's text form), reporting the running
 /// total after each batch through `progress`.
@@ -45,6 +45,11 @@ pub(super) fn run(path: &Path, now: &str, progress: impl FnMut(u64)) -> rusqlite
 fn sweep(path: &Path, now: &str, per_round: usize, mut progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(super::writer::retry_soon))?;
+    // Checkpoints between batches keep the WAL short (see `checkpoint.rs`); the WAL's length
+    // is read from the `-shm` file, there once a connection has read the database.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+    let wal = WalStamp::open(path).map(Arc::new);
+    let checkpointer = Checkpointer::open(path, wal.clone())?;
     // As the server's writer: the WAL is synced at checkpoints, not at every commit. Under
     // SQLite's default (FULL) each of the thousands of batches waited for its pages (a batch
     // of scattered deletions writes megabytes of WAL) to reach the disk: 1M rows took 51 s
@@ -80,9 +85,12 @@ fn sweep(path: &Path, now: &str, per_round: usize, mut progress: impl FnMut(u64)
             total += deleted as u64;
             progress(total);
             since_checkpoint += deleted;
+            if let Some(wal) = &wal {
+                super::checkpoint::bound(&conn, wal);
+            }
             if since_checkpoint >= CHECKPOINT_ROWS {
                 since_checkpoint = 0;
-                checkpoint(&conn);
+                checkpointer.run();
             }
             // Aim the next batch at the target, moving at most 2× per step (one slow batch, say
             // a WAL checkpoint, must not shrink the next one to nothing).
@@ -91,7 +99,7 @@ fn sweep(path: &Path, now: &str, per_round: usize, mut progress: impl FnMut(u64)
             std::thread::sleep(took / 2);
         }
         if last_round {
-            checkpoint(&conn);
+            checkpointer.run();
             return Ok(total);
         }
     }

@@ -17,6 +17,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One copy of the WAL-index header, as bytes.
 pub(super) type Stamp = [u8; 48];
@@ -24,7 +25,8 @@ pub(super) type Stamp = [u8; 48];
 /// The `-shm` file of one database, opened for reading.
 #[derive(Debug)]
 pub(super) struct WalStamp {
-    shm: File,
+    /// Shared and never closed (see `kept_open`).
+    shm: Arc<File>,
 }
 
 impl WalStamp {
@@ -33,7 +35,7 @@ impl WalStamp {
     pub(super) fn open(database: &Path) -> Option<Self> {
         let mut name = database.as_os_str().to_owned();
         name.push("-shm");
-        File::open(name).ok().map(|shm| Self { shm })
+        super::kept_open::file(Path::new(&name)).ok().map(|shm| Self { shm })
     }
 
     /// The header as it is now; `None` while a commit is rewriting it, before the WAL-index
@@ -46,10 +48,41 @@ impl WalStamp {
         (first == second && first[12] != 0).then(|| first.try_into().expect("48 bytes"))
     }
 
-    /// The WAL's length now, in frames (`mxFrame`, bytes 16..20 of the header, in the
-    /// machine's byte order): it falls back to 0 when a writer starts the WAL over.
-    pub(super) fn frames(&self) -> Option<u32> {
-        self.now().map(|h| u32::from_ne_bytes(h[16..20].try_into().expect("4 bytes")))
+    /// The WAL's length now and how much of it a checkpoint has copied back: `mxFrame`
+    /// (bytes 16..20 of the header) and `nBackfill` (bytes 96..100, the first field of the
+    /// checkpoint information after the two header copies), in the machine's byte order. Both
+    /// fall back to 0 when a writer starts the WAL over. A read torn by a commit is read
+    /// again, a few times: the caller decides whether to checkpoint on it.
+    pub(super) fn length(&self) -> Option<WalLength> {
+        (0..TORN_READ_RETRIES).find_map(|_| {
+            let mut bytes = [0u8; 100];
+            self.shm.read_exact_at(&mut bytes, 0).ok()?;
+            let (first, rest) = bytes.split_at(48);
+            if first != &rest[..48] || first[12] == 0 {
+                std::thread::yield_now();
+                return None;
+            }
+            let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+            Some(WalLength { frames: u32_at(16), backfilled: u32_at(96) })
+        })
+    }
+}
+
+/// Reads of a header that a commit was rewriting, tried again before [`WalStamp::length`]
+/// gives up.
+const TORN_READ_RETRIES: usize = 16;
+
+/// How long the WAL is, in frames (pages), and how many of them are copied back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WalLength {
+    pub(super) frames: u32,
+    pub(super) backfilled: u32,
+}
+
+impl WalLength {
+    /// Frames a checkpoint would still have to copy.
+    pub(super) fn backlog(self) -> u32 {
+        self.frames.saturating_sub(self.backfilled)
     }
 }
 
@@ -72,21 +105,28 @@ mod tests {
         assert_eq!(stamps.now(), Some(before), "a read commits nothing");
 
         let other = Connection::open(&path).unwrap();
-        let frames_before = stamps.frames().unwrap();
+        other.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        let length_before = stamps.length().unwrap();
         other.execute("INSERT INTO t VALUES (1)", []).unwrap();
         let after_insert = stamps.now().unwrap();
         assert_ne!(after_insert, before);
-        assert!(stamps.frames().unwrap() > frames_before, "a commit appends frames");
+        let long = stamps.length().unwrap();
+        assert!(long.frames > length_before.frames, "a commit appends frames");
+        assert_eq!(long.backlog(), long.frames, "nothing is copied back yet: {long:?}");
 
-        // A checkpoint that restarts the WAL brings the frame count back to where it was;
-        // the stamp still differs.
-        let long = stamps.frames().unwrap();
-        other.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        // A passive checkpoint copies every frame back, and the WAL stays as long.
+        other.execute_batch("PRAGMA wal_checkpoint(PASSIVE);").unwrap();
+        let copied = stamps.length().unwrap();
+        assert_eq!((copied.frames, copied.backlog()), (long.frames, 0), "{copied:?}");
+
+        // The next write starts the WAL over: shorter than before; the stamp still differs.
         other.execute("UPDATE t SET x = 2", []).unwrap();
         let after_update = stamps.now().unwrap();
         assert_ne!(after_update, after_insert);
         assert_ne!(after_update, before);
-        assert!(stamps.frames().unwrap() < long, "the WAL started over: {} frames", stamps.frames().unwrap());
+        let restarted = stamps.length().unwrap();
+        assert!(restarted.frames < long.frames, "the WAL started over: {restarted:?}");
+        assert_eq!(restarted.backlog(), restarted.frames, "{restarted:?}");
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! run on this thread: SQLite's auto-checkpoint would run one inside the COMMIT of whichever
 //! group crossed 1,000 WAL pages, before that group is answered. While a `clearsessions`
 //! sweep fills the WAL, that was nearly every group, and each counter write waited for a
-//! checkpoint of the sweep's pages. Here a checkpointer thread with its own connection runs
-//! a passive checkpoint (it never blocks writers) every [`CHECKPOINT_EVERY`] writes, and this
-//! thread checkpoints only when the WAL has grown past [`WAL_LIMIT`].
+//! checkpoint of the sweep's pages. Here this thread wakes a checkpointer thread every
+//! [`CHECKPOINT_EVERY`] writes, which copies without blocking writers and keeps the WAL short
+//! (see `checkpoint.rs`); only if the checkpoints fall so far behind that the WAL passes its
+//! ceiling (96 MB) does this thread copy it itself (`checkpoint::bound`).
 //!
 //! Committing on the requests' own threads instead (flat combining) was tried and measured:
 //! it made writes immune to unrelated CPU load, but SQLite's auto-checkpoint and the wait for
@@ -28,6 +29,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+use super::checkpoint::{self, Checkpointer};
 use super::wal_stamp::WalStamp;
 
 /// Most writes carried by one commit.
@@ -36,15 +38,6 @@ const MAX_GROUP: usize = 256;
 /// Writes between two checkpoints. A session write adds about three pages to the WAL, so this
 /// keeps it near SQLite's default auto-checkpoint of 1,000 pages under the server's own writes.
 const CHECKPOINT_EVERY: usize = 300;
-
-/// WAL length in frames (pages; 64 MB of 4 KB pages) past which the writer thread checkpoints
-/// by itself. The checkpointer's passive checkpoints copy pages while writes go on, so under a
-/// steady stream of writes they never reach the end of the WAL, and SQLite only starts the
-/// WAL over once a checkpoint has copied all of it. A checkpoint on the writer thread, where
-/// no write of this process lands meanwhile, lets the next write start it over. A
-/// `clearsessions` sweep checkpoints its own pages every 50,000 rows; its WAL can pass the
-/// limit for a while (about 75 MB at most, measured), and this thread then shares that work.
-const WAL_LIMIT: i64 = 16_384;
 
 pub(super) enum Write {
     /// INSERT; `true` if created, `false` if the key exists.
@@ -64,7 +57,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Open the write connection and start the thread; `wal` tells it the WAL's length.
+    /// Open the write connection and start the thread and its checkpointer; `wal` tells the
+    /// checkpointer the WAL's length.
     pub(super) fn start(path: &Path, wal: Option<Arc<WalStamp>>) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         // When another process (the CLI's sweep, a second server) holds the write lock, retry
@@ -75,8 +69,7 @@ impl Writer {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.set_prepared_statement_cache_capacity(16);
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Connection::open(path)?;
-        checkpointer.busy_timeout(Duration::ZERO)?;
+        let checkpointer = Checkpointer::open(path, wal.clone())?;
         let (tx, rx) = mpsc::channel::<(Write, Reply)>();
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -106,28 +99,12 @@ pub(super) fn retry_soon(attempt: i32) -> bool {
 }
 
 /// Checkpoint whenever the writer asks, until the writer is gone.
-fn checkpoints(conn: &Connection, woken: &mpsc::Receiver<()>) {
+fn checkpoints(checkpointer: &Checkpointer, woken: &mpsc::Receiver<()>) {
     while woken.recv().is_ok() {
-        checkpoint_now(conn);
+        checkpointer.run();
     }
 }
 
-fn checkpoint_now(conn: &Connection) {
-    if let Err(e) = passive_checkpoint(conn) {
-        tracing::warn!(error = %e, "WAL checkpoint failed; the next one will retry");
-    }
-}
-
-/// Copy the WAL back into the database file. Passive: it copies what no reader still needs and
-/// never waits for readers or writers (blocked by another checkpointer, it leaves the work to
-/// that one).
-pub(super) fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-}
-
-/// `wal` gives the WAL's length as it is now, from the WAL-index header (a checkpoint's own
-/// count can be hundreds of commits old when the checkpointer falls behind, and the WAL grew
-/// past the limit by more than those). Without it, the writer never checkpoints by itself.
 fn run(conn: Connection, wal: Option<&WalStamp>, rx: mpsc::Receiver<(Write, Reply)>, checkpoint: mpsc::SyncSender<()>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut written = 0;
@@ -144,14 +121,13 @@ fn run(conn: Connection, wal: Option<&WalStamp>, rx: mpsc::Receiver<(Write, Repl
         for ((_, reply), outcome) in group.drain(..).zip(outcomes) {
             let _ = reply.send(outcome);
         }
+        if let Some(wal) = wal {
+            checkpoint::bound(&conn, wal);
+        }
         if written >= CHECKPOINT_EVERY {
             written = 0;
-            if wal.and_then(WalStamp::frames).is_some_and(|log| i64::from(log) > WAL_LIMIT) {
-                checkpoint_now(&conn);
-            } else {
-                // Full: a checkpoint is already pending, which covers this one.
-                let _ = checkpoint.try_send(());
-            }
+            // Full: a checkpoint is already pending, which covers this one.
+            let _ = checkpoint.try_send(());
         }
     }
 }
