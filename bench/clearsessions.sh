@@ -7,9 +7,11 @@
 #   3. runs `sesame clearsessions` while the load goes on, and reports how long the sweep took
 #      and the p50/p99 latency of the server's requests before (idle) and during the sweep.
 # Usage: bench/clearsessions.sh [ROWS]
-# Knobs for control runs: CPU_HOG_SECONDS=N (a busy loop instead of the sweep), WRITE_CONNS=N
-# (counter connections, default 2: with 2 on one session some increments conflict and retry),
-# SWEEP_PREFIX='nice -n 10' (a command the sweep runs under).
+# Knobs: RATE=R (each connection sends R requests/s on a fixed schedule, an open loop; unset:
+# each sends as fast as it is answered, which saturates both cores), READ_CONNS=N and
+# WRITE_CONNS=N (connections per route, default 2: with 2 on one session some increments
+# conflict and retry); for control runs CPU_HOG_SECONDS=N (a busy loop instead of the sweep)
+# and SWEEP_PREFIX='nice -n 10' (a command the sweep runs under).
 set -euo pipefail
 ROWS="${1:-1000000}"
 PORT="${PORT:-8611}"
@@ -30,11 +32,18 @@ PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 echo "seeded in $(echo "$(date +%s.%N) - $t0" | bc) s; rows: $(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')"
 
 LOAD_SECONDS="${LOAD_SECONDS:-25}"
-"$BIN/loadgen" --url "http://127.0.0.1:$PORT/access-session-data/" --cookie "$COOKIE" --connections 2 \
-  --duration "$LOAD_SECONDS" --samples "$WORK/read.csv" > "$WORK/read.out" &
+RATE_ARG=()
+if [ -n "${RATE:-}" ]; then
+  RATE_ARG=(--rate "$RATE")
+  echo "open loop: ${READ_CONNS:-2} read and ${WRITE_CONNS:-2} counter connections at $RATE req/s each"
+else
+  echo "closed loop: ${READ_CONNS:-2} read and ${WRITE_CONNS:-2} counter connections, each as fast as answered"
+fi
+"$BIN/loadgen" --url "http://127.0.0.1:$PORT/access-session-data/" --cookie "$COOKIE" --connections ${READ_CONNS:-2} \
+  --duration "$LOAD_SECONDS" --samples "$WORK/read.csv" "${RATE_ARG[@]}" > "$WORK/read.out" &
 READ_PID=$!
 "$BIN/loadgen" --url "http://127.0.0.1:$PORT/counter/" --cookie "$COOKIE" --connections ${WRITE_CONNS:-2} \
-  --duration "$LOAD_SECONDS" --samples "$WORK/write.csv" > "$WORK/write.out" &
+  --duration "$LOAD_SECONDS" --samples "$WORK/write.csv" "${RATE_ARG[@]}" > "$WORK/write.out" &
 WRITE_PID=$!
 sleep 5   # idle window: load without the sweep
 SWEEP_START=$(date +%s%6N)
@@ -47,16 +56,19 @@ else
 fi
 SWEEP_END=$(date +%s%6N)
 wait "$READ_PID" "$WRITE_PID"
+# The WAL file is never truncated (SQLite starts it over in place), so its size is the
+# longest the WAL grew since the seeding truncated it.
+WAL_MB=$(echo "scale=1; $(stat -c %s "$WORK/db.sqlite3-wal" 2>/dev/null || echo 0) / 1048576" | bc)
 LEFT=$(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')
 COUNT=$(curl -s -b "$COOKIE" "http://127.0.0.1:$PORT/counter/")
 
-python3 - "$WORK" "$SWEEP_START" "$SWEEP_END" "$LEFT" "$COUNT" <<'PY'
+python3 - "$WORK" "$SWEEP_START" "$SWEEP_END" "$LEFT" "$COUNT" "$WAL_MB" <<'PY'
 import sys
-work, t0, t1, left, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+work, t0, t1, left, count, wal_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 def pct(xs, p):
     xs = sorted(xs)
     return xs[round((len(xs) - 1) * p)] / 1000 if xs else float("nan")
-print(f"sweep: {(t1 - t0) / 1e6:.2f} s; rows left: {left} (the live session); counter now {count}")
+print(f"sweep: {(t1 - t0) / 1e6:.2f} s; rows left: {left} (the live session); counter now {count}; WAL peak {wal_mb} MB")
 for name in ("read", "write"):
     rows = [tuple(map(int, l.split(","))) for l in open(f"{work}/{name}.csv")]
     idle = [lat for at, lat, st in rows if at < t0 - 500_000 and at > t0 - 4_500_000]

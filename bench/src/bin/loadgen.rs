@@ -4,8 +4,15 @@
 //!
 //! ```sh
 //! loadgen --url http://127.0.0.1:8000/counter/ --cookie sessionid=KEY --connections 8 \
-//!         --duration 10 --samples samples.csv
+//!         --duration 10 --samples samples.csv [--rate 500]
 //! ```
+//!
+//! Without `--rate` every connection sends its next request as soon as the last one is
+//! answered (a closed loop: it saturates the server, and its latency then mostly measures
+//! throughput). With `--rate R` every connection sends R requests per second on a fixed
+//! schedule (an open loop, as wrk2 does): the latency of a request that had to wait for an
+//! earlier, late answer is counted from when it was due, so a stall of the server shows in
+//! every request it delayed, not only in the one it held up.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -30,6 +37,9 @@ struct Args {
     /// Write `epoch_us,latency_us,status` per request here.
     #[arg(long)]
     samples: Option<std::path::PathBuf>,
+    /// Requests per second per connection, on a fixed schedule; unset: as fast as answered.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 struct Sample {
@@ -44,7 +54,7 @@ fn split_url(url: &str) -> Result<(String, String)> {
     Ok((host.to_owned(), path))
 }
 
-async fn worker(args: Args, deadline: Instant) -> Result<Vec<Sample>> {
+async fn worker(args: Args, index: usize, deadline: Instant) -> Result<Vec<Sample>> {
     let (host, path) = split_url(&args.url)?;
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
     if let Some(c) = &args.cookie {
@@ -55,13 +65,33 @@ async fn worker(args: Args, deadline: Instant) -> Result<Vec<Sample>> {
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(8192);
     let mut samples = Vec::new();
+    let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    // Connections start spread over one interval, so their requests do not arrive together.
+    let mut due = Instant::now() + interval.map_or(Duration::ZERO, |i| i * index as u32 / args.connections as u32);
+    let mut answered = Instant::now();
     while Instant::now() < deadline {
-        let start = Instant::now();
-        let at_us = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros();
+        let start = match interval {
+            None => Instant::now(),
+            // Behind schedule because the last answer came late: count from when it was due.
+            Some(i) if answered > due => {
+                let was_due = due;
+                due += i;
+                was_due
+            }
+            // On time: tokio's timer may wake up to a millisecond late, which is the load
+            // generator's delay, not the server's, so count from the actual send.
+            Some(i) => {
+                tokio::time::sleep_until(due.into()).await;
+                due += i;
+                Instant::now()
+            }
+        };
+        let at_us = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() - start.elapsed().as_micros();
         stream.write_all(request.as_bytes()).await?;
         buf.clear();
         let status = read_response(&mut stream, &mut buf).await?;
-        samples.push(Sample { at_us, latency_us: start.elapsed().as_micros(), status });
+        answered = Instant::now();
+        samples.push(Sample { at_us, latency_us: answered.duration_since(start).as_micros(), status });
     }
     Ok(samples)
 }
@@ -105,7 +135,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..args.connections).map(|_| tokio::spawn(worker(args.clone(), deadline))).collect();
+    let tasks: Vec<_> = (0..args.connections).map(|i| tokio::spawn(worker(args.clone(), i, deadline))).collect();
     let mut all = Vec::new();
     for t in tasks {
         all.extend(t.await??);
