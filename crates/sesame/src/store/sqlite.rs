@@ -46,6 +46,8 @@ pub struct SqliteStore {
     codec: Codec,
     /// The database file (the sweep opens its own connection to it).
     path: std::path::PathBuf,
+    /// The WAL's stamp and length, shared with the writer, the row cache and the sweep.
+    wal: Option<Arc<wal_stamp::WalStamp>>,
 }
 
 impl SqliteStore {
@@ -96,8 +98,8 @@ impl SqliteStore {
         let stamps = wal_stamp::WalStamp::open(&path).map(Arc::new);
         let hot_writer = writer::Writer::start(&path, stamps.clone())?;
         let hot_readers = Arc::new(readers::Readers::new(path.clone()));
-        let rows = Arc::new(rows::Rows::new(stamps));
-        Ok(Self { reader, writer, hot_readers, hot_writer, rows, codec, path })
+        let rows = Arc::new(rows::Rows::new(stamps.clone()));
+        Ok(Self { reader, writer, hot_readers, hot_writer, rows, codec, path, wal: stamps })
     }
 
     /// The codec rows are encoded with.
@@ -225,10 +227,10 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
-        let (now, path) = (format_datetime(now), self.path.clone());
+        let (now, path, wal) = (format_datetime(now), self.path.clone(), self.wal.clone());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let sweep = tokio::task::spawn_blocking(move || {
-            sweep::run(&path, &now, |total| {
+            sweep::run(&path, &now, wal, |total| {
                 let _ = tx.send(total);
             })
         });

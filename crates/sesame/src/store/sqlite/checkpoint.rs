@@ -95,13 +95,13 @@ impl Checkpointer {
                 _ => break,
             }
         }
-        if let Err(e) = self.finish() {
+        if let Err(e) = self.finish(wal) {
             tracing::warn!(error = %e, "WAL checkpoint under the write lock failed; the next one will retry");
         }
     }
 
     /// Copy the rest of the WAL while no one can commit.
-    fn finish(&self) -> rusqlite::Result<()> {
+    fn finish(&self, wal: &WalStamp) -> rusqlite::Result<()> {
         if let Err(e) = self.flush() {
             // Only slower: the checkpoint under the lock then does these fsyncs itself.
             tracing::debug!(error = %e, "WAL flush before the locked checkpoint failed");
@@ -112,7 +112,7 @@ impl Checkpointer {
         // commit old, which stops the copy one commit short (seen under load); it lets go
         // within microseconds, a long read excepted, so try again a few times.
         for _ in 0..FINISH_RETRIES {
-            if copied.is_err() || self.wal.as_ref().and_then(|w| w.length()).is_none_or(|l| l.backlog() == 0) {
+            if copied.is_err() || wal.length().is_none_or(|l| l.backlog() == 0) {
                 break;
             }
             std::thread::sleep(Duration::from_micros(200));

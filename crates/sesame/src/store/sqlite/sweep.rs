@@ -38,17 +38,26 @@ const CHECKPOINT_ROWS: usize = 10_000;
 
 /// Delete every row that expired before `now` (Django's text form), reporting the running
 /// total after each batch through `progress`.
-pub(super) fn run(path: &Path, now: &str, progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
-    sweep(path, now, COLLECT, progress)
+/// `wal` is the store's WAL stamp, which tells the WAL's length.
+pub(super) fn run(
+    path: &Path,
+    now: &str,
+    wal: Option<Arc<WalStamp>>,
+    progress: impl FnMut(u64),
+) -> rusqlite::Result<u64> {
+    sweep(path, now, wal, COLLECT, progress)
 }
 
-fn sweep(path: &Path, now: &str, per_round: usize, mut progress: impl FnMut(u64)) -> rusqlite::Result<u64> {
+fn sweep(
+    path: &Path,
+    now: &str,
+    wal: Option<Arc<WalStamp>>,
+    per_round: usize,
+    mut progress: impl FnMut(u64),
+) -> rusqlite::Result<u64> {
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(super::writer::retry_soon))?;
-    // Checkpoints between batches keep the WAL short (see `checkpoint.rs`); the WAL's length
-    // is read from the `-shm` file, there once a connection has read the database.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
-    let wal = WalStamp::open(path).map(Arc::new);
+    // Checkpoints between batches keep the WAL short (see `checkpoint.rs`).
     let checkpointer = Checkpointer::open(path, wal.clone())?;
     // As the server's writer: the WAL is synced at checkpoints, not at every commit. Under
     // SQLite's default (FULL) each of the thousands of batches waited for its pages (a batch
@@ -129,7 +138,8 @@ mod tests {
         let live = 5000 / 7;
         let mut totals = Vec::new();
         // 700 rowids per round: seven rounds, the last one short.
-        let removed = sweep(&path, "2026-01-01 00:00:00", 700, |t| totals.push(t)).unwrap();
+        let wal = WalStamp::open(&path).map(Arc::new);
+        let removed = sweep(&path, "2026-01-01 00:00:00", wal, 700, |t| totals.push(t)).unwrap();
         assert_eq!(removed, 5000 - live);
         assert_eq!(totals.last(), Some(&removed));
         let (left, expired): (u64, u64) = conn

@@ -41,11 +41,7 @@ impl WalStamp {
     /// The header as it is now; `None` while a commit is rewriting it, before the WAL-index
     /// was built, or when the file cannot be read.
     pub(super) fn now(&self) -> Option<Stamp> {
-        let mut both = [0u8; 96];
-        self.shm.read_exact_at(&mut both, 0).ok()?;
-        let (first, second) = both.split_at(48);
-        // Byte 12 is `isInit`: 0 while the WAL-index is being (re)built.
-        (first == second && first[12] != 0).then(|| first.try_into().expect("48 bytes"))
+        self.read::<96>().map(|both| both[..48].try_into().expect("48 bytes"))
     }
 
     /// The WAL's length now and how much of it a checkpoint has copied back: `mxFrame`
@@ -54,17 +50,23 @@ impl WalStamp {
     /// fall back to 0 when a writer starts the WAL over. A read torn by a commit is read
     /// again, a few times: the caller decides whether to checkpoint on it.
     pub(super) fn length(&self) -> Option<WalLength> {
-        (0..TORN_READ_RETRIES).find_map(|_| {
-            let mut bytes = [0u8; 100];
-            self.shm.read_exact_at(&mut bytes, 0).ok()?;
-            let (first, rest) = bytes.split_at(48);
-            if first != &rest[..48] || first[12] == 0 {
+        let bytes = (0..TORN_READ_RETRIES).find_map(|_| {
+            let read = self.read::<100>();
+            if read.is_none() {
                 std::thread::yield_now();
-                return None;
             }
-            let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-            Some(WalLength { frames: u32_at(16), backfilled: u32_at(96) })
-        })
+            read
+        })?;
+        let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        Some(WalLength { frames: u32_at(16), backfilled: u32_at(96) })
+    }
+
+    /// The first `N` bytes of the `-shm` file (N ≥ 96: both header copies), if the two copies
+    /// agree (no commit was rewriting them) and the WAL-index is built (byte 12, `isInit`).
+    fn read<const N: usize>(&self) -> Option<[u8; N]> {
+        let mut bytes = [0u8; N];
+        self.shm.read_exact_at(&mut bytes, 0).ok()?;
+        (bytes[..48] == bytes[48..96] && bytes[12] != 0).then_some(bytes)
     }
 }
 
