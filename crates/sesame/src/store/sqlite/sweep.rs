@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{self, Checkpointer};
 use super::wal_stamp::WalStamp;
 
 /// How long one batch should hold the write lock.
@@ -27,13 +27,20 @@ const MAX_BATCH: f64 = 5_000.0;
 /// Rowids read per round (8 bytes each): larger tables are swept in several rounds.
 const COLLECT: usize = 1_000_000;
 
-/// Rows deleted between two checkpoints of the WAL (about 15 MB of WAL). Each checkpoint
-/// copies what the sweep and the server wrote since the last, without blocking either, so the
-/// WAL is short again whenever it passes its limit and its checkpoint is finished under the
-/// write lock (`checkpoint.rs`). Measured during a sweep of 1M rows under a steady load
-/// (`RATE=250` in `bench/clearsessions.sh`): with 50,000 rows, the WAL reached 90–97 MB, near
-/// the ceiling where writers stop to copy it, and the server's writes waited 4.9–11 ms at p99;
-/// with 10,000, 67–71 MB and 2.0–2.4 ms, and the sweep took as long (2.7 s).
+/// WAL growth (frames of 4 KB: 32 MB) between two checkpoints of the sweep, and the WAL length
+/// ([`checkpoint::WAL_LIMIT`]) past which it checkpoints at once, finishing under the write
+/// lock so that the WAL starts over. Counted in frames, not rows: a row's cost in WAL depends
+/// on its key. With random keys, as Django makes them, each deleted row dirties its own page
+/// of the key index, about 4.3 KB of WAL per row; with keys in rowid order (what the
+/// benchmark used to seed) a page of the index holds a run of them, about 0.65 KB per
+/// row. A checkpoint every 10,000 rows, tuned on the latter, let random keys take the WAL to
+/// the 96 MB ceiling, where the server's own writer stops to copy it back: counter writes
+/// waited 110 ms at p99 during a sweep (`RATE=250` in `bench/clearsessions.sh`). Checkpoints
+/// every 8,192 frames (2,048 tried too: more copying, as fewer pages are copied once for
+/// several commits, and a 32 s sweep instead of 24 s without load) keep it at 66–67 MB.
+const CHECKPOINT_FRAMES: u32 = 8_192;
+
+/// Rows deleted between two checkpoints when the WAL's length cannot be read (no `-shm`).
 const CHECKPOINT_ROWS: usize = 10_000;
 
 /// Delete every row that expired before `now` (Django's text form), reporting the running
@@ -79,6 +86,8 @@ fn sweep(
     let mut batch = 256.0_f64;
     let mut total = 0;
     let mut since_checkpoint = 0;
+    // The WAL's length at the last checkpoint.
+    let mut copied_at = 0;
     loop {
         let mut rowids =
             collect.query_map((now, per_round), |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
@@ -94,12 +103,21 @@ fn sweep(
             total += deleted as u64;
             progress(total);
             since_checkpoint += deleted;
+            let due = match wal.as_ref().and_then(|w| w.length()) {
+                Some(l) => {
+                    // Less than at the last checkpoint: the WAL started over since.
+                    copied_at = copied_at.min(l.frames);
+                    l.frames > checkpoint::WAL_LIMIT || l.frames - copied_at >= CHECKPOINT_FRAMES
+                }
+                None => since_checkpoint >= CHECKPOINT_ROWS,
+            };
             if let Some(wal) = &wal {
-                super::checkpoint::bound(&conn, wal);
+                checkpoint::bound(&conn, wal);
             }
-            if since_checkpoint >= CHECKPOINT_ROWS {
+            if due {
                 since_checkpoint = 0;
                 checkpointer.run();
+                copied_at = wal.as_ref().and_then(|w| w.length()).map_or(0, |l| l.frames);
             }
             // Aim the next batch at the target, moving at most 2× per step (one slow batch, say
             // a WAL checkpoint, must not shrink the next one to nothing).
