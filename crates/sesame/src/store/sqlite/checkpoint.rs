@@ -58,7 +58,7 @@ pub(super) struct Checkpointer {
     lock: Connection,
     wal: Option<Arc<WalStamp>>,
     /// [`WAL_LIMIT`], smaller in tests.
-    limit: u32,
+    pub(super) limit: u32,
 }
 
 impl Checkpointer {
