@@ -52,13 +52,7 @@ pub(super) fn run(
     wal: Option<Arc<WalStamp>>,
     progress: impl FnMut(u64),
 ) -> rusqlite::Result<u64> {
-    sweep(
-        path,
-        now,
-        wal,
-        Pace { per_round: COLLECT, checkpoint_frames: CHECKPOINT_FRAMES, wal_limit: checkpoint::WAL_LIMIT },
-        progress,
-    )
+    sweep(path, now, wal, Pace::DEFAULT, progress)
 }
 
 /// How a sweep reads and checkpoints; smaller in tests.
@@ -70,6 +64,11 @@ struct Pace {
     /// WAL length, in frames, past which a checkpoint is due at once and is finished under the
     /// write lock.
     wal_limit: u32,
+}
+
+impl Pace {
+    const DEFAULT: Self =
+        Self { per_round: COLLECT, checkpoint_frames: CHECKPOINT_FRAMES, wal_limit: checkpoint::WAL_LIMIT };
 }
 
 fn sweep(
@@ -154,8 +153,8 @@ fn sweep(
 mod tests {
     use super::*;
 
-    #[test]
-    fn rounds_of_rowid_ranges_delete_every_expired_row_and_no_live_one() {
+    /// A WAL-mode database with Django's session table (and its index), seeded by `rows`.
+    fn database(rows: &str) -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
         let conn = Connection::open(&path).unwrap();
@@ -163,19 +162,27 @@ mod tests {
             "PRAGMA journal_mode=WAL;
              CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY,
                  session_data text NOT NULL, expire_date datetime NOT NULL);
-             CREATE INDEX django_session_expire_date_a5c62663 ON django_session (expire_date);
-             -- Every 7th row live, so each rowid range of expired rows has live rows inside it.
+             CREATE INDEX django_session_expire_date_a5c62663 ON django_session (expire_date);",
+        )
+        .unwrap();
+        conn.execute_batch(rows).unwrap();
+        (dir, path, conn)
+    }
+
+    #[test]
+    fn rounds_of_rowid_ranges_delete_every_expired_row_and_no_live_one() {
+        let (_dir, path, conn) = database(
+            "-- Every 7th row live, so each rowid range of expired rows has live rows inside it.
              WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000)
              INSERT INTO django_session SELECT printf('k%031d', x), 'x',
                  CASE WHEN x % 7 = 0 THEN '2099-01-01 00:00:00'
                       ELSE printf('2020-01-01 00:00:%02d', x % 60) END FROM c;",
-        )
-        .unwrap();
+        );
         let live = 5000 / 7;
         let mut totals = Vec::new();
         // 700 rowids per round: seven rounds, the last one short.
         let wal = WalStamp::open(&path).map(Arc::new);
-        let pace = Pace { per_round: 700, checkpoint_frames: CHECKPOINT_FRAMES, wal_limit: checkpoint::WAL_LIMIT };
+        let pace = Pace { per_round: 700, ..Pace::DEFAULT };
         let removed = sweep(&path, "2026-01-01 00:00:00", wal, pace, |t| totals.push(t)).unwrap();
         assert_eq!(removed, 5000 - live);
         assert_eq!(totals.last(), Some(&removed));
@@ -195,22 +202,14 @@ mod tests {
     /// let it reach about 9,600.
     #[test]
     fn the_wal_is_checkpointed_by_its_length_whatever_a_row_costs() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite3");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY,
-                 session_data text NOT NULL, expire_date datetime NOT NULL);
-             CREATE INDEX django_session_expire_date_a5c62663 ON django_session (expire_date);
-             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000)
+        let (_dir, path, _conn) = database(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 30000)
              INSERT INTO django_session SELECT lower(hex(randomblob(16))), hex(randomblob(80)),
                  '2020-01-01 00:00:00' FROM c;
              PRAGMA wal_checkpoint(TRUNCATE);",
-        )
-        .unwrap();
+        );
         let wal = Arc::new(WalStamp::open(&path).unwrap());
-        let pace = Pace { per_round: COLLECT, checkpoint_frames: 1_000, wal_limit: 2_000 };
+        let pace = Pace { checkpoint_frames: 1_000, wal_limit: 2_000, ..Pace::DEFAULT };
         let mut longest = 0;
         let removed = sweep(&path, "2026-01-01 00:00:00", Some(wal.clone()), pace, |_| {
             longest = longest.max(wal.length().map_or(0, |l| l.frames));
