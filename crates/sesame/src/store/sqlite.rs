@@ -28,6 +28,7 @@ mod checkpoint;
 mod kept_open;
 mod readers;
 mod rows;
+mod swap;
 mod sweep;
 mod wal_stamp;
 mod writer;

@@ -1,5 +1,9 @@
 //! Deleting expired sessions in short batches that live requests can slip between.
 //!
+//! (A table that is nearly all expired is not deleted from at all: its live rows are moved to
+//! a fresh table and the old one dropped, see [`swap`]. What follows is the in-place sweep, for
+//! every other table.)
+//!
 //! SQLite has one write lock. A single `DELETE` of a million rows holds it for seconds and every
 //! login waits behind it (Django ticket #23830). Here each batch is one short transaction,
 //! sized so that it holds the lock for about [`BATCH_TARGET`]: a write that arrives during a
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::checkpoint::{self, Checkpointer};
+use super::swap;
 use super::wal_stamp::WalStamp;
 
 /// How long one batch should hold the write lock.
@@ -64,11 +69,17 @@ struct Pace {
     /// WAL length, in frames, past which a checkpoint is due at once and is finished under the
     /// write lock.
     wal_limit: u32,
+    /// When to keep the live rows instead of deleting the expired ones ([`swap`]).
+    swap: swap::Threshold,
 }
 
 impl Pace {
-    const DEFAULT: Self =
-        Self { per_round: COLLECT, checkpoint_frames: CHECKPOINT_FRAMES, wal_limit: checkpoint::WAL_LIMIT };
+    const DEFAULT: Self = Self {
+        per_round: COLLECT,
+        checkpoint_frames: CHECKPOINT_FRAMES,
+        wal_limit: checkpoint::WAL_LIMIT,
+        swap: swap::Threshold::DEFAULT,
+    };
 }
 
 fn sweep(
@@ -93,6 +104,14 @@ fn sweep(
     // it held the write lock (an auto-checkpoint would run inside the batch's COMMIT and make
     // the next batch shrink for nothing).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    swap::drop_leftover(&conn)?;
+    if swap::worth_it(&conn, now, pace.swap)? {
+        if let Some(removed) = swap::run(&conn, now)? {
+            progress(removed);
+            checkpointer.run();
+            return Ok(removed);
+        }
+    }
     // Rowids of expired rows are read first, without the write lock (a WAL reader blocks no
     // one), and deleted in rowid order, a range per batch: each batch then empties a run of
     // neighbouring table pages instead of touching one page per row wherever the expire_date
