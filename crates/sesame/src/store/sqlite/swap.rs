@@ -74,6 +74,7 @@ fn named_elsewhere(conn: &Connection) -> rusqlite::Result<bool> {
 /// one; the number of rows removed, or `None` when the schema changed since [`worth_it`] so
 /// that the swap no longer applies.
 pub(super) fn run(conn: &Connection, now: &str) -> rusqlite::Result<Option<u64>> {
+    let started = std::time::Instant::now();
     let kept = {
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         if named_elsewhere(&tx)? {
@@ -96,22 +97,24 @@ pub(super) fn run(conn: &Connection, now: &str) -> rusqlite::Result<Option<u64>>
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         tx.execute_batch(&format!("ALTER TABLE django_session RENAME TO {OLD}"))?;
-        for (name, _) in &indexes {
-            tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
-        }
         tx.execute_batch(&table)?;
-        // Live is what the in-place DELETE (`expire_date < now`) would keep.
+        // Live is what the in-place DELETE (`expire_date < now`) would keep. Copied while the
+        // old table still has its expire_date index (without it, a scan of every row).
         let kept =
             tx.execute(&format!("INSERT INTO django_session SELECT * FROM {OLD} WHERE expire_date >= ?1"), [now])?;
-        for (_, sql) in &indexes {
+        for (name, sql) in &indexes {
+            tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
             tx.execute_batch(sql)?;
         }
         tx.commit()?;
         kept as u64
     };
+    let swapped = started.elapsed();
     // No one writes to the old table any more: count it without the lock.
     let old: u64 = conn.query_row(&format!("SELECT count(*) FROM {OLD}"), [], |r| r.get(0))?;
+    let dropping = std::time::Instant::now();
     drop_leftover(conn)?;
+    tracing::debug!(kept, removed = old - kept, ?swapped, dropped = ?dropping.elapsed(), "session table swapped");
     Ok(Some(old - kept))
 }
 
