@@ -140,11 +140,12 @@ async fn open_db(settings: &Settings, codec: codec::Codec, create: bool) -> Resu
     let _ = (url, &codec, create); // unused when no database feature is enabled
     #[cfg(feature = "sqlite")]
     if url.starts_with("sqlite:") {
-        return Ok(Arc::new(if create {
+        let store = if create {
             store::SqliteStore::connect(url, codec).await?
         } else {
             store::SqliteStore::connect_existing(url, codec).await?
-        }));
+        };
+        return Ok(Arc::new(store.swapping_when_mostly_expired(settings.session_clear_expired_swap)));
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {

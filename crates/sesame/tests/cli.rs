@@ -49,6 +49,7 @@ fn sesame(db_url: &str, secret: &str, cwd: &Path, args: &[&str]) -> Output {
         .env_remove("SESSION_ENGINE")
         .env_remove("SECRET_KEY_FALLBACKS")
         .env_remove("SESAME_SETTINGS")
+        .env_remove("SESSION_CLEAR_EXPIRED_SWAP")
         .output()
         .unwrap()
 }
@@ -176,6 +177,41 @@ async fn clearsessions_deletes_exactly_the_expired() {
     }
     let o = run(&db, &["clearsessions"]);
     assert!(stdout(&o).starts_with("Deleted 0 expired sessions"));
+}
+
+/// A table that is nearly all expired is swapped (a new `django_session`, so a new root page),
+/// unless `SESSION_CLEAR_EXPIRED_SWAP = false`, which deletes in batches from the same table.
+#[tokio::test]
+async fn clearsessions_swaps_a_mostly_expired_table_unless_told_not_to() {
+    for swap in [false, true] {
+        let db = seeded().await;
+        let conn = rusqlite::Connection::open(db.path()).unwrap();
+        conn.execute_batch(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
+             INSERT INTO django_session SELECT lower(hex(randomblob(16))), 'x', '2020-01-01 00:00:00' FROM c",
+        )
+        .unwrap();
+        let root = || -> i64 {
+            conn.query_row("SELECT rootpage FROM sqlite_master WHERE name = 'django_session'", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = root();
+        let mut cli = Command::new(env!("CARGO_BIN_EXE_sesame"));
+        cli.arg("clearsessions").current_dir(db.dir.path()).env("DATABASE_URL", db.url()).env("SECRET_KEY", SECRET);
+        cli.env_remove("SESAME_SETTINGS").env_remove("SESSION_ENGINE");
+        if !swap {
+            cli.env("SESSION_CLEAR_EXPIRED_SWAP", "false");
+        }
+        let o = cli.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).starts_with("Deleted 100007 expired sessions"), "{}", stdout(&o));
+        assert_eq!(root() != before, swap, "swap: {swap}");
+        let store = SqliteStore::connect(&db.url(), sesame::codec::Codec::new(SECRET, &[])).await.unwrap();
+        assert_eq!(store.count().await.unwrap(), 5);
+        for k in &db.live {
+            assert!(store.exists(k).await.unwrap(), "a live session was deleted");
+        }
+    }
 }
 
 #[tokio::test]

@@ -49,6 +49,9 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
     /// The WAL's stamp and length, shared with the writer, the row cache and the sweep.
     wal: Option<Arc<wal_stamp::WalStamp>>,
+    /// Whether a sweep may swap a nearly all-expired table ([`swap`]) instead of deleting
+    /// from it in batches.
+    swap: bool,
 }
 
 impl SqliteStore {
@@ -69,6 +72,17 @@ impl SqliteStore {
     /// otherwise.
     pub async fn connect_existing(url: &str, codec: Codec) -> Result<Self, StoreError> {
         Self::open(url, codec, false).await
+    }
+
+    /// Whether `clear_expired` may clear a table that is nearly all expired (at least 100,000
+    /// expired rows, at most 10,000 live) by moving the live rows to a fresh table and dropping
+    /// the old one (the default: a million rows in a fraction of a second, but writes wait for
+    /// two holds of the write lock of tens of milliseconds each), or must always delete in
+    /// batches that hold it for about a millisecond (`SESSION_CLEAR_EXPIRED_SWAP = false`).
+    #[must_use]
+    pub fn swapping_when_mostly_expired(mut self, swap: bool) -> Self {
+        self.swap = swap;
+        self
     }
 
     async fn open(url: &str, codec: Codec, create: bool) -> Result<Self, StoreError> {
@@ -100,7 +114,7 @@ impl SqliteStore {
         let hot_writer = writer::Writer::start(&path, stamps.clone())?;
         let hot_readers = Arc::new(readers::Readers::new(path.clone()));
         let rows = Arc::new(rows::Rows::new(stamps.clone()));
-        Ok(Self { reader, writer, hot_readers, hot_writer, rows, codec, path, wal: stamps })
+        Ok(Self { reader, writer, hot_readers, hot_writer, rows, codec, path, wal: stamps, swap: true })
     }
 
     /// The codec rows are encoded with.
@@ -228,10 +242,10 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<u64, StoreError> {
-        let (now, path, wal) = (format_datetime(now), self.path.clone(), self.wal.clone());
+        let (now, path, wal, swap) = (format_datetime(now), self.path.clone(), self.wal.clone(), self.swap);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let sweep = tokio::task::spawn_blocking(move || {
-            sweep::run(&path, &now, wal, |total| {
+            sweep::run(&path, &now, wal, swap, |total| {
                 let _ = tx.send(total);
             })
         });

@@ -38,6 +38,8 @@ pub(super) struct Threshold {
 
 impl Threshold {
     pub(super) const DEFAULT: Self = Self { min_expired: 100_000, max_live: 10_000 };
+    /// Never swap.
+    pub(super) const NEVER: Self = Self { min_expired: u64::MAX, max_live: 0 };
 }
 
 /// Drop the old table a sweep interrupted between its two holds left behind, if any.

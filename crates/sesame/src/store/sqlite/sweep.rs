@@ -50,14 +50,17 @@ const CHECKPOINT_ROWS: usize = 10_000;
 
 /// Delete every row that expired before `now` (Django's text form), reporting the running
 /// total after each batch through `progress`.
-/// `wal` is the store's WAL stamp, which tells the WAL's length.
+/// `wal` is the store's WAL stamp, which tells the WAL's length; `may_swap`, whether a nearly
+/// all-expired table may be swapped instead ([`swap`]).
 pub(super) fn run(
     path: &Path,
     now: &str,
     wal: Option<Arc<WalStamp>>,
+    may_swap: bool,
     progress: impl FnMut(u64),
 ) -> rusqlite::Result<u64> {
-    sweep(path, now, wal, Pace::DEFAULT, progress)
+    let pace = if may_swap { Pace::DEFAULT } else { Pace { swap: swap::Threshold::NEVER, ..Pace::DEFAULT } };
+    sweep(path, now, wal, pace, progress)
 }
 
 /// How a sweep reads and checkpoints; smaller in tests.
