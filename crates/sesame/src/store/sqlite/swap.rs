@@ -52,12 +52,12 @@ pub(super) fn drop_leftover(conn: &Connection) -> rusqlite::Result<()> {
 pub(super) fn worth_it(conn: &Connection, now: &str, threshold: Threshold) -> rusqlite::Result<bool> {
     // count(*) without a condition counts the cells of the smallest b-tree, page by page
     // (milliseconds for a million rows); the live rows are counted through the expire_date
-    // index, and only up to the limit.
-    let total: u64 = conn.query_row("SELECT count(*) FROM django_session", [], |r| r.get(0))?;
-    let live: u64 = conn.query_row(
-        "SELECT count(*) FROM (SELECT 1 FROM django_session WHERE expire_date >= ?1 LIMIT ?2)",
+    // index, and only up to the limit. One statement, so one snapshot for both.
+    let (total, live): (u64, u64) = conn.query_row(
+        "SELECT (SELECT count(*) FROM django_session),
+                (SELECT count(*) FROM (SELECT 1 FROM django_session WHERE expire_date >= ?1 LIMIT ?2))",
         (now, threshold.max_live.saturating_add(1)),
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(live <= threshold.max_live && total - live >= threshold.min_expired && !named_elsewhere(conn)?)
 }
@@ -116,8 +116,8 @@ pub(super) fn run(conn: &Connection, now: &str) -> rusqlite::Result<Option<u64>>
     let old: u64 = conn.query_row(&format!("SELECT count(*) FROM {OLD}"), [], |r| r.get(0))?;
     let dropping = std::time::Instant::now();
     drop_leftover(conn)?;
-    tracing::debug!(kept, removed = old - kept, ?swapped, dropped = ?dropping.elapsed(), "session table swapped");
-    Ok(Some(old - kept))
+    tracing::debug!(kept, removed = old.saturating_sub(kept), ?swapped, dropped = ?dropping.elapsed(), "session table swapped");
+    Ok(Some(old.saturating_sub(kept)))
 }
 
 #[cfg(test)]
