@@ -14,6 +14,8 @@
 # and SWEEP_PREFIX='nice -n 10' (a command the sweep runs under); KEYS=sequential seeds keys in
 # rowid order (as this script did up to stop 12) instead of random ones like Django's, which is
 # far cheaper to sweep: each deleted row then no longer dirties its own page of the key index.
+# The seeded table is nearly all expired, so `sesame clearsessions` swaps it (store/sqlite/swap.rs);
+# SESSION_CLEAR_EXPIRED_SWAP=false measures the in-place sweep instead.
 set -euo pipefail
 ROWS="${1:-1000000}"
 PORT="${PORT:-8611}"
