@@ -34,7 +34,7 @@ if [ "${1:-}" != "--e2e" ]; then
 
   say "2/3 interop with real Django 5.2 (SQLite, then PostgreSQL)"
   bash tests/django/setup.sh
-  cargo build -p sesame --all-features --example tutorial
+  cargo build -p sesame --all-features --example tutorial --bin sesame
   ( unset DATABASE_URL; .venv/bin/python -m pytest tests/django -q -p no:cacheprovider )
   if grep -q '^postgres = ' crates/sesame/Cargo.toml; then
     psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS sesame_interop" -c "CREATE DATABASE sesame_interop" >/dev/null

@@ -6,12 +6,13 @@ with its own db SessionStore; Sesame is driven over HTTP.
 
 Run:
     bash tests/django/setup.sh
-    cargo build -p sesame --example tutorial
+    cargo build -p sesame --all-features --example tutorial --bin sesame
     .venv/bin/python -m pytest tests/django -q
 
 Env:
     SESAME_TUTORIAL_BIN   path of the example binary
                           (default <repo>/target/debug/examples/tutorial)
+    SESAME_CLI_BIN        path of the `sesame` command (default <repo>/target/debug/sesame)
     DATABASE_URL          postgres://... to run against PostgreSQL instead of SQLite
 """
 
@@ -62,6 +63,7 @@ from django.test import override_settings  # noqa: E402
 BIN = os.environ.get(
     "SESAME_TUTORIAL_BIN", os.path.join(ROOT, "target", "debug", "examples", "tutorial")
 )
+CLI = os.environ.get("SESAME_CLI_BIN", os.path.join(ROOT, "target", "debug", "sesame"))
 SALT = "django.contrib.sessions.SessionStore"
 TUTORIAL = {"id": 1, "name": "root", "password": "rootpass"}
 TUTORIAL_TEXT = "Id : 1 <br>Name : root <br>Password : rootpass <br>"
@@ -937,3 +939,38 @@ def test_h_two_processes_no_lost_updates(db, sesame_factory, engine, request):
     assert_text(b.get("/access-session-data/", key=key), TUTORIAL_TEXT)
     assert_text(b.get("/delete-session-data/", key=key), "Session Data cleared")
     assert_text(a.get("/access-session-data/", key=key), NO_DATA)
+
+
+@pytest.mark.skipif(USE_PG, reason="the swap is SQLite's")
+def test_i_clearsessions_swap_leaves_djangos_own_table(db):
+    """`sesame clearsessions` on a Django-migrated table that is nearly all expired (100,000
+    expired rows, 3 live) swaps it for a new one: the schema is exactly what Django's migrate
+    made, Django loads its live sessions, and Django's own clearsessions finds nothing left."""
+    db.migrate()
+    before = db.schema()
+    live = [django_write({"n": i}) for i in range(3)]
+    con = sqlite3.connect(db.path)
+    con.execute(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) "
+        "INSERT INTO django_session SELECT lower(hex(randomblob(16))), 'x', '2020-01-01 00:00:00' FROM c"
+    )
+    con.commit()
+    root = "SELECT rootpage FROM sqlite_master WHERE name = 'django_session'"
+    root_before = con.execute(root).fetchone()[0]
+    con.close()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:{db.path}", "SECRET_KEY": DEFAULT_SECRET}
+    env.pop("SESSION_CLEAR_EXPIRED_SWAP", None)
+    r = subprocess.run([CLI, "clearsessions"], cwd=db.tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Deleted 100000 expired sessions"), r.stdout
+    con = sqlite3.connect(db.path)
+    try:
+        assert con.execute(root).fetchone()[0] != root_before, "a new table (a swap), not deletes in place"
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    assert db.schema() == before
+    assert [django_load(k) for k in live] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    call_command("clearsessions")
+    connection.close()
+    assert db.count() == 3
