@@ -198,7 +198,7 @@ async fn clearsessions_swaps_a_mostly_expired_table_unless_told_not_to() {
         let before = root();
         let mut cli = Command::new(env!("CARGO_BIN_EXE_sesame"));
         cli.arg("clearsessions").current_dir(db.dir.path()).env("DATABASE_URL", db.url()).env("SECRET_KEY", SECRET);
-        cli.env_remove("SESAME_SETTINGS").env_remove("SESSION_ENGINE");
+        cli.env_remove("SESAME_SETTINGS").env_remove("SESSION_ENGINE").env_remove("SESSION_CLEAR_EXPIRED_SWAP");
         if !swap {
             cli.env("SESSION_CLEAR_EXPIRED_SWAP", "false");
         }
