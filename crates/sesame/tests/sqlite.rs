@@ -178,6 +178,21 @@ async fn the_wal_is_checkpointed_off_the_write_path_and_stays_bounded() {
     assert_eq!(store.count().await.unwrap(), 8_000);
 }
 
+/// `rows` expired sessions with random keys, as Django makes them, and Django-encoded data,
+/// written straight into the database in `dir`, with the WAL then emptied.
+fn seed_expired(dir: &std::path::Path, rows: u32) {
+    let payload = sesame::codec::Codec::new(SECRET, &[]).encode(&data(serde_json::json!({"user": "someone"})));
+    rusqlite::Connection::open(dir.join("db.sqlite3"))
+        .unwrap()
+        .execute_batch(&format!(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows})
+             INSERT INTO django_session SELECT lower(hex(randomblob(16))), '{payload}',
+                 datetime('2020-01-01', '+' || (x % 86400) || ' seconds') FROM c;
+             PRAGMA wal_checkpoint(TRUNCATE);"
+        ))
+        .unwrap();
+}
+
 /// A sweep of expired rows beside a steady stream of the server's writes: neither leaves the
 /// other a moment without commits, so a passive checkpoint never copies the whole WAL, and
 /// only a checkpoint finished under the write lock lets it start over. Without that the WAL
@@ -189,16 +204,7 @@ async fn the_wal_is_checkpointed_off_the_write_path_and_stays_bounded() {
 async fn a_sweep_beside_steady_writes_keeps_the_wal_bounded() {
     let (store, dir) = sqlite_store().await;
     let store = Arc::new(store.swapping_when_mostly_expired(false));
-    let payload = sesame::codec::Codec::new(SECRET, &[]).encode(&data(serde_json::json!({"user": "someone"})));
-    rusqlite::Connection::open(dir.path().join("db.sqlite3"))
-        .unwrap()
-        .execute_batch(&format!(
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000)
-             INSERT INTO django_session SELECT lower(hex(randomblob(16))), '{payload}',
-                 datetime('2020-01-01', '+' || (x % 86400) || ' seconds') FROM c;
-             PRAGMA wal_checkpoint(TRUNCATE);"
-        ))
-        .unwrap();
+    seed_expired(dir.path(), 100000);
     let wal = dir.path().join("db.sqlite3-wal");
     let sweeper = store.clone();
     let sweep = tokio::spawn(async move { sweeper.clear_expired(chrono::Utc::now()).await });
@@ -227,16 +233,7 @@ async fn a_sweep_beside_steady_writes_keeps_the_wal_bounded() {
 async fn a_mostly_expired_table_is_swapped_beside_steady_writes_and_no_write_is_lost() {
     let (store, dir) = sqlite_store().await;
     let store = Arc::new(store);
-    let payload = sesame::codec::Codec::new(SECRET, &[]).encode(&data(serde_json::json!({"user": "someone"})));
-    rusqlite::Connection::open(dir.path().join("db.sqlite3"))
-        .unwrap()
-        .execute_batch(&format!(
-            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 120000)
-             INSERT INTO django_session SELECT lower(hex(randomblob(16))), '{payload}',
-                 datetime('2020-01-01', '+' || (x % 86400) || ' seconds') FROM c;
-             PRAGMA wal_checkpoint(TRUNCATE);"
-        ))
-        .unwrap();
+    seed_expired(dir.path(), 120000);
     // Sessions the server keeps updating throughout, each with its current version.
     let mut live = Vec::new();
     for i in 0..20 {
