@@ -226,9 +226,10 @@ async fn a_sweep_beside_steady_writes_keeps_the_wal_bounded() {
 }
 
 /// A table that is nearly all expired is swapped (its live rows moved to a new table, the old
-/// one dropped) while the server creates and updates sessions: every write lands, before the
-/// swap (and is copied) or after it (in the new table), the count is exact, and the WAL stays
-/// small (an in-place sweep of these rows writes about 500 MB of it).
+/// one freed a batch at a time) while the server creates and updates sessions: every write
+/// lands, before the swap (and is copied) or after it (in the new table), and the count is
+/// exact. The WAL, which the server's writes share with the freeing, is bounded as in the
+/// previous test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mostly_expired_table_is_swapped_beside_steady_writes_and_no_write_is_lost() {
     let (store, dir) = sqlite_store().await;
@@ -270,7 +271,7 @@ async fn a_mostly_expired_table_is_swapped_beside_steady_writes_and_no_write_is_
         assert_eq!(loaded.map(|l| (*l.data).clone()), Some(data(serde_json::json!({"n": i}))));
     }
     let wal = std::fs::metadata(dir.path().join("db.sqlite3-wal")).map_or(0, |m| m.len());
-    assert!(wal < 8 << 20, "the WAL reached {wal} bytes");
+    assert!(wal < 128 << 20, "the WAL reached {wal} bytes");
 }
 
 /// Reads of an unchanged database are answered from memory (the WAL stamp); anything another

@@ -26,8 +26,10 @@ use super::{Created, Inspected, Loaded, Record, Saved, SessionStore, Summary, Ve
 
 mod checkpoint;
 mod kept_open;
+mod pacer;
 mod readers;
 mod rows;
+mod shred;
 mod swap;
 mod sweep;
 mod wal_stamp;

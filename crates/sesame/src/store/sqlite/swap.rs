@@ -7,33 +7,32 @@
 //! rows then write ~4.3 GB of WAL and another 3–4 GB of checkpoint copies: 23–26 s on a
 //! machine of this kind, bound by its disk (README, "`clearsessions` at scale").
 //!
-//! When few rows are live, it is far cheaper to move those few into a fresh table and drop the
-//! old one: dropping a table only puts its pages on the free list (a few hundred KB of WAL for
-//! a million rows) after reading each once, about a microsecond a page. The write lock is held
-//! twice: once to rename the table, copy the live rows into a new one made from the same DDL,
-//! and make its indexes again (each old index is dropped just before, to free its name), and
-//! once to drop the old table. Every write waiting meanwhile lands after the first hold, in the new
-//! table; readers keep the snapshot they began with.
+//! When few rows are live, it is far cheaper to move those few into a fresh table and free the
+//! old one. In one transaction the table is renamed, a new `django_session` is made from the
+//! same DDL, the live rows are copied into it, the old table's indexes are unbound from it
+//! (each becomes a table of its own, [`shred::unbind`]) to free their names, and Django's
+//! indexes are made again on the new table. Every write waiting meanwhile lands after it, in
+//! the new table; readers keep the snapshot they began with. The old b-trees are then freed a
+//! paced batch at a time ([`shred`]), never in one long hold.
 //!
 //! The swap is skipped, and the rows are deleted in place, when anything else in the schema
-//! names the table (a trigger, a view, a foreign key): renaming would rewrite those to point at
-//! the table about to be dropped.
+//! names the table (a trigger, a view, a foreign key: renaming would rewrite those to point at
+//! the table about to be freed), or when an index or the table is of a kind [`shred`] cannot
+//! free in order.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-/// The old table between the two holds. A sweep interrupted between them leaves it behind; the
-/// next sweep drops it before anything else (its rows are no longer sessions).
-pub(super) const OLD: &str = "sesame_swept_sessions";
+use super::shred;
 
 /// When a swap is worth it, from counts read without the write lock.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Threshold {
     /// Fewer expired rows than this are deleted in place: a few seconds of short batches at
-    /// most, without the swap's two longer holds.
+    /// most.
     pub(super) min_expired: u64,
     /// More live rows than this are not copied: the copy takes 2–3 µs a row under the write
-    /// lock (the first hold took 30–116 ms with 10,000 live rows beside a million expired ones,
-    /// 16–41 ms with one).
+    /// lock (the swap's one hold took 30–116 ms with 10,000 live rows beside a million
+    /// expired ones, when it also dropped the old indexes).
     pub(super) max_live: u64,
 }
 
@@ -43,13 +42,8 @@ impl Threshold {
     pub(super) const NEVER: Self = Self { min_expired: u64::MAX, max_live: 0 };
 }
 
-/// Drop the old table a sweep interrupted between its two holds left behind, if any.
-pub(super) fn drop_leftover(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(&format!("DROP TABLE IF EXISTS {OLD}"))
-}
-
-/// Whether to swap rather than delete in place: enough expired rows, few live ones, and nothing
-/// else in the schema naming the table.
+/// Whether to swap rather than delete in place: enough expired rows, few live ones, and
+/// nothing ruling the swap out.
 pub(super) fn worth_it(conn: &Connection, now: &str, threshold: Threshold) -> rusqlite::Result<bool> {
     // count(*) without a condition counts the cells of the smallest b-tree, page by page
     // (milliseconds for a million rows); the live rows are counted through the expire_date
@@ -60,33 +54,41 @@ pub(super) fn worth_it(conn: &Connection, now: &str, threshold: Threshold) -> ru
         (now, threshold.max_live.saturating_add(1)),
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    Ok(live <= threshold.max_live && total - live >= threshold.min_expired && !named_elsewhere(conn)?)
+    Ok(live <= threshold.max_live && total - live >= threshold.min_expired && !ruled_out(conn)?)
 }
 
-/// Whether a trigger, a view or another table's definition names `django_session`.
-fn named_elsewhere(conn: &Connection) -> rusqlite::Result<bool> {
+/// Whether the schema rules the swap out: a trigger, a view or another table's definition
+/// naming `django_session`, a `WITHOUT ROWID` session table, or an index on it that is not a
+/// plain list of columns in binary ascending order (see [`shred`]).
+fn ruled_out(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE sql LIKE '%django_session%'
-             AND (type IN ('trigger', 'view') OR (type = 'table' AND name <> 'django_session')))",
+                 AND (type IN ('trigger', 'view') OR (type = 'table' AND name <> 'django_session')))
+             OR EXISTS (SELECT 1 FROM pragma_table_list WHERE schema = 'main' AND name = 'django_session' AND wr)
+             OR EXISTS (SELECT 1 FROM sqlite_master AS m, pragma_index_xinfo(m.name) AS x
+                 WHERE m.type = 'index' AND m.tbl_name = 'django_session' AND x.key
+                   AND (x.cid < 0 OR x.desc OR x.coll <> 'BINARY'))",
         [],
         |r| r.get(0),
     )
 }
 
-/// Keep the rows live at `now` (Django's text form) in a new `django_session` and drop the old
-/// one; the number of rows removed, or `None` when the schema changed since [`worth_it`] so
-/// that the swap no longer applies.
+/// Keep the rows live at `now` (Django's text form) in a new `django_session` and leave the
+/// old one's b-trees to [`shred::all`]; the number of rows removed, or `None` when the schema
+/// changed since [`worth_it`] so that the swap no longer applies.
 pub(super) fn run(conn: &Connection, now: &str) -> rusqlite::Result<Option<u64>> {
     let started = std::time::Instant::now();
-    let kept = {
+    let (old, kept) = {
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        if named_elsewhere(&tx)? {
+        if ruled_out(&tx)? {
             return Ok(None);
         }
-        let Some(table) = tx
-            .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'django_session'", [], |r| {
-                r.get::<_, String>(0)
-            })
+        let Some((table, root)) = tx
+            .query_row(
+                "SELECT sql, rootpage FROM sqlite_master WHERE type = 'table' AND name = 'django_session'",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
             .optional()?
         else {
             return Ok(None);
@@ -94,35 +96,30 @@ pub(super) fn run(conn: &Connection, now: &str) -> rusqlite::Result<Option<u64>>
         // The indexes Django made (the primary key's comes with the table's DDL).
         let indexes = tx
             .prepare(
-                "SELECT name, sql FROM sqlite_master
+                "SELECT sql FROM sqlite_master
                  WHERE type = 'index' AND tbl_name = 'django_session' AND sql IS NOT NULL",
             )?
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        tx.execute_batch(&format!("ALTER TABLE django_session RENAME TO {OLD}"))?;
+        let old = shred::name(root);
+        tx.execute_batch(&format!("ALTER TABLE django_session RENAME TO \"{old}\""))?;
         tx.execute_batch(&table)?;
         // Live is what the in-place DELETE (`expire_date < now`) would keep. Copied while the
         // old table still has its expire_date index (without it, a scan of every row).
         let kept =
-            tx.execute(&format!("INSERT INTO django_session SELECT * FROM {OLD} WHERE expire_date >= ?1"), [now])?;
-        for (name, sql) in &indexes {
-            tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+            tx.execute(&format!("INSERT INTO django_session SELECT * FROM \"{old}\" WHERE expire_date >= ?1"), [now])?;
+        shred::unbind(&tx, &old)?;
+        for sql in &indexes {
             tx.execute_batch(sql)?;
         }
         tx.commit()?;
-        kept as u64
+        (old, kept as u64)
     };
     let swapped = started.elapsed();
     // No one writes to the old table any more: count it without the lock.
-    let old: u64 = conn.query_row(&format!("SELECT count(*) FROM {OLD}"), [], |r| r.get(0))?;
-    let removed = old.saturating_sub(kept);
-    let dropping = std::time::Instant::now();
-    // The expired rows are gone from django_session either way: a failed drop only leaves
-    // their table to the next sweep.
-    if let Err(e) = drop_leftover(conn) {
-        tracing::warn!(error = %e, "dropping the swept table failed; the next sweep drops it");
-    }
-    tracing::debug!(kept, removed, ?swapped, dropped = ?dropping.elapsed(), "session table swapped");
+    let total: u64 = conn.query_row(&format!("SELECT count(*) FROM \"{old}\""), [], |r| r.get(0))?;
+    let removed = total.saturating_sub(kept);
+    tracing::debug!(kept, removed, ?swapped, "session table swapped");
     Ok(Some(removed))
 }
 
@@ -171,36 +168,116 @@ mod tests {
     const NOW: &str = "2026-01-01 00:00:00";
     const LOW: Threshold = Threshold { min_expired: 1_000, max_live: 100 };
 
-    #[test]
-    fn the_live_rows_are_kept_as_they_were_and_the_schema_is_django_s_again() {
-        let (_dir, conn) = database("");
-        let before = schema(&conn);
-        let live: Vec<_> = rows(&conn).into_iter().filter(|(_, _, e)| e.as_str() >= NOW).collect();
-        assert_eq!(live.len(), 31);
-        assert!(worth_it(&conn, NOW, LOW).unwrap());
-        // Two commits: the swap itself (rename, copy, indexes: no other connection ever sees
-        // the table without its live rows), then the drop of the old table.
+    fn pacer(dir: &tempfile::TempDir) -> crate::store::sqlite::pacer::Pacer {
+        let frames = crate::store::sqlite::pacer::CHECKPOINT_FRAMES;
+        crate::store::sqlite::pacer::Pacer::new(&dir.path().join("db.sqlite3"), None, frames, 2 * frames).unwrap()
+    }
+
+    fn count_commits(conn: &Connection) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = commits.clone();
         conn.commit_hook(Some(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             false
         }));
+        commits
+    }
+
+    fn integrity(conn: &Connection) -> String {
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+    }
+
+    fn swept_tables(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'sesame_swept_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_live_rows_are_kept_as_they_were_and_the_schema_is_django_s_again() {
+        let (dir, conn) = database("");
+        let before = schema(&conn);
+        let live: Vec<_> = rows(&conn).into_iter().filter(|(_, _, e)| e.as_str() >= NOW).collect();
+        assert_eq!(live.len(), 31);
+        assert!(worth_it(&conn, NOW, LOW).unwrap());
+        // One commit: rename, copy, unbind, indexes; no other connection ever sees the table
+        // without its live rows.
+        let commits = count_commits(&conn);
         assert_eq!(run(&conn, NOW).unwrap(), Some(3001 - 31));
+        assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(rows(&conn), live);
+        // The old table and its two indexes (the primary key's, expire_date's) are three
+        // tables now, and SQLite finds every b-tree as their schema says.
+        assert_eq!(swept_tables(&conn).len(), 3);
+        assert_eq!(integrity(&conn), "ok");
+        // Freed a batch per commit, in many batches.
+        commits.store(0, std::sync::atomic::Ordering::Relaxed);
+        shred::all(&conn, &mut pacer(&dir)).unwrap();
+        assert!(commits.load(std::sync::atomic::Ordering::Relaxed) > 6);
         conn.commit_hook(None::<fn() -> bool>);
-        assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(swept_tables(&conn), Vec::<String>::new());
         assert_eq!(rows(&conn), live);
         assert_eq!(schema(&conn), before, "the same table and indexes, by the same DDL");
         // The old table's pages are free, not lost.
         let free: u64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
         assert!(free > 10, "{free} free pages");
-        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-        assert_eq!(check, "ok");
+        assert_eq!(integrity(&conn), "ok");
         // The expire_date index is there and used.
         let plan: String = conn
             .query_row("EXPLAIN QUERY PLAN SELECT 1 FROM django_session WHERE expire_date < ?1", [NOW], |r| r.get(3))
             .unwrap();
         assert!(plan.contains("django_session_expire_date_a5c62663"), "{plan}");
+    }
+
+    #[test]
+    fn an_unbound_index_holds_exactly_its_entries_as_rows_in_its_own_order() {
+        let (_dir, conn) = database("");
+        let index_roots: Vec<i64> = conn
+            .prepare("SELECT rootpage FROM sqlite_master WHERE type = 'index' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let table_root: i64 = conn
+            .query_row("SELECT rootpage FROM sqlite_master WHERE name = 'django_session'", [], |r| r.get(0))
+            .unwrap();
+        // What each index holds, read through the index before the swap.
+        let by_key: Vec<(String, i64)> = conn
+            .prepare("SELECT session_key, rowid FROM django_session ORDER BY session_key, rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let by_expiry: Vec<(String, i64)> = conn
+            .prepare("SELECT expire_date, rowid FROM django_session ORDER BY expire_date, rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        run(&conn, NOW).unwrap();
+        let mut unbound = Vec::new();
+        for root in &index_roots {
+            // Read in the b-tree's own order (no ORDER BY: a scan of the WITHOUT ROWID key).
+            let got: Vec<(String, i64)> = conn
+                .prepare(&format!("SELECT c0, c1 FROM {}", shred::name(*root)))
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            unbound.push(got);
+        }
+        // By name: Django's expire_date index, then the primary key's.
+        assert_eq!(unbound, [by_expiry, by_key]);
+        let old: u64 =
+            conn.query_row(&format!("SELECT count(*) FROM {}", shred::name(table_root)), [], |r| r.get(0)).unwrap();
+        assert_eq!(old, 3001);
     }
 
     #[test]
@@ -213,12 +290,19 @@ mod tests {
     }
 
     #[test]
-    fn a_trigger_a_view_or_a_foreign_key_on_the_table_rules_the_swap_out() {
+    fn what_the_swap_cannot_free_in_order_rules_it_out() {
         for setup in [
             "CREATE VIEW recent AS SELECT * FROM django_session WHERE expire_date > '2025'",
             "CREATE TABLE audit (k text); CREATE TRIGGER gone AFTER DELETE ON django_session
                  BEGIN INSERT INTO audit VALUES (old.session_key); END",
             "CREATE TABLE visits (k varchar(40) REFERENCES django_session (session_key))",
+            "CREATE INDEX newest ON django_session (expire_date DESC)",
+            "CREATE INDEX folded ON django_session (session_data COLLATE NOCASE)",
+            "CREATE INDEX computed ON django_session (length(session_data))",
+            "CREATE TABLE kept AS SELECT * FROM django_session; DROP TABLE django_session;
+             CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY,
+                 session_data text NOT NULL, expire_date datetime NOT NULL) WITHOUT ROWID;
+             INSERT INTO django_session SELECT * FROM kept; DROP TABLE kept;",
         ] {
             let (_dir, conn) = database(setup);
             let before = schema(&conn);
@@ -231,12 +315,24 @@ mod tests {
     }
 
     #[test]
-    fn an_old_table_left_by_an_interrupted_sweep_is_dropped() {
-        let (_dir, conn) = database(&format!("CREATE TABLE {OLD} AS SELECT * FROM django_session"));
-        drop_leftover(&conn).unwrap();
-        let left: u64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = ?1", [OLD], |r| r.get(0)).unwrap();
-        assert_eq!(left, 0);
-        assert_eq!(rows(&conn).len(), 3001);
+    fn a_table_an_interrupted_sweep_left_is_freed_by_the_next() {
+        // This version's: swapped, then stopped partway through freeing.
+        let (dir, conn) = database("");
+        let root: i64 = conn
+            .query_row("SELECT rootpage FROM sqlite_master WHERE name = 'django_session'", [], |r| r.get(0))
+            .unwrap();
+        run(&conn, NOW).unwrap();
+        let old = shred::name(root);
+        conn.execute(&format!("DELETE FROM {old} WHERE rowid IN (SELECT rowid FROM {old} LIMIT 100)"), []).unwrap();
+        // An earlier version's: the old table with its primary key's index.
+        conn.execute_batch(
+            "CREATE TABLE sesame_swept_sessions (session_key varchar(40) NOT NULL PRIMARY KEY, session_data text);
+             INSERT INTO sesame_swept_sessions SELECT session_key, session_data FROM django_session;",
+        )
+        .unwrap();
+        shred::all(&conn, &mut pacer(&dir)).unwrap();
+        assert_eq!(swept_tables(&conn), Vec::<String>::new());
+        assert_eq!(rows(&conn).len(), 31);
+        assert_eq!(integrity(&conn), "ok");
     }
 }

@@ -1,52 +1,25 @@
 //! Deleting expired sessions in short batches that live requests can slip between.
 //!
 //! (A table that is nearly all expired is not deleted from at all: its live rows are moved to
-//! a fresh table and the old one dropped, see [`swap`]. What follows is the in-place sweep, for
-//! every other table.)
+//! a fresh table and the old one's pages freed in order, see [`swap`] and [`shred`]. What
+//! follows is the in-place sweep, for every other table.)
 //!
-//! SQLite has one write lock. A single `DELETE` of a million rows holds it for seconds and every
-//! login waits behind it (Django ticket #23830). Here each batch is one short transaction,
-//! sized so that it holds the lock for about [`BATCH_TARGET`]: a write that arrives during a
-//! batch waits at most about that long. Between batches the sweep rests for half the batch's
-//! time, so waiting writers (whose busy handlers retry every 100 µs) take the lock first.
-//!
-//! The sweep runs on a blocking thread with its own connection: its rests must be precise to
-//! the tens of microseconds, which an async timer (millisecond ticks) is not, and a batch is
-//! pure database work.
+//! Each batch is one short transaction paced by [`Pacer`]: about a millisecond under the write
+//! lock, then a rest. The sweep runs on a blocking thread with its own connection: its rests
+//! must be precise to the tens of microseconds, which an async timer (millisecond ticks) is
+//! not, and a batch is pure database work.
 
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use super::checkpoint::{self, Checkpointer};
-use super::swap;
+use super::checkpoint;
+use super::pacer::{Pacer, CHECKPOINT_FRAMES};
 use super::wal_stamp::WalStamp;
-
-/// How long one batch should hold the write lock.
-const BATCH_TARGET: Duration = Duration::from_millis(1);
-/// Bounds of the batch size, in rows.
-const MIN_BATCH: f64 = 32.0;
-const MAX_BATCH: f64 = 5_000.0;
+use super::{shred, swap};
 
 /// Rowids read per round (8 bytes each): larger tables are swept in several rounds.
 const COLLECT: usize = 1_000_000;
-
-/// WAL growth (frames of 4 KB: 32 MB) between two checkpoints of the sweep, and the WAL length
-/// ([`checkpoint::WAL_LIMIT`]) past which it checkpoints at once, finishing under the write
-/// lock so that the WAL starts over. Counted in frames, not rows: a row's cost in WAL depends
-/// on its key. With random keys, as Django makes them, each deleted row dirties its own page
-/// of the key index, about 4.3 KB of WAL per row; with keys in rowid order (what the
-/// benchmark used to seed) a page of the index holds a run of them, about 0.65 KB per
-/// row. A checkpoint every 10,000 rows, tuned on the latter, let random keys take the WAL to
-/// the 96 MB ceiling, where the server's own writer stops to copy it back: counter writes
-/// waited 110 ms at p99 during a sweep (`RATE=250` in `bench/clearsessions.sh`). Checkpoints
-/// every 8,192 frames (2,048 tried too: more copying, as fewer pages are copied once for
-/// several commits, and a 32 s sweep instead of 24 s without load) keep it at 66–67 MB.
-const CHECKPOINT_FRAMES: u32 = 8_192;
-
-/// Rows deleted between two checkpoints when the WAL's length cannot be read (no `-shm`).
-const CHECKPOINT_ROWS: usize = 10_000;
 
 /// Delete every row that expired before `now` (Django's text form), reporting the running
 /// total after each batch through `progress`.
@@ -95,23 +68,24 @@ fn sweep(
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(super::writer::retry_soon))?;
     // Checkpoints between batches keep the WAL short (see `checkpoint.rs`).
-    let mut checkpointer = Checkpointer::open(path, wal.clone())?;
-    checkpointer.limit = pace.wal_limit;
+    let mut pacer = Pacer::new(path, wal, pace.checkpoint_frames, pace.wal_limit)?;
     // As the server's writer: the WAL is synced at checkpoints, not at every commit. Under
     // SQLite's default (FULL) each of the thousands of batches waited for its pages (a batch
     // of scattered deletions writes megabytes of WAL) to reach the disk: 1M rows took 51 s
     // instead of 11 s on one machine of this kind. What a power loss can undo here is a
     // deletion of expired rows, which the next sweep repeats.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // Checkpoints are run below, between batches, so that a batch's measured time is the time
-    // it held the write lock (an auto-checkpoint would run inside the batch's COMMIT and make
-    // the next batch shrink for nothing).
+    // Checkpoints are run by the pacer, between batches, so that a batch's measured time is
+    // the time it held the write lock (an auto-checkpoint would run inside the batch's COMMIT
+    // and make the next batch shrink for nothing).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    swap::drop_leftover(&conn)?;
+    // What an interrupted swap left behind goes first.
+    shred::all(&conn, &mut pacer)?;
     if swap::worth_it(&conn, now, pace.swap)? {
         if let Some(removed) = swap::run(&conn, now)? {
             progress(removed);
-            checkpointer.run();
+            shred::all(&conn, &mut pacer)?;
+            pacer.finish();
             return Ok(removed);
         }
     }
@@ -122,11 +96,7 @@ fn sweep(
     // The DELETE checks expire_date again, so a row refreshed meanwhile is never deleted.
     let mut collect = conn.prepare("SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2")?;
     let mut delete = conn.prepare("DELETE FROM django_session WHERE rowid BETWEEN ?1 AND ?2 AND expire_date < ?3")?;
-    let mut batch = 256.0_f64;
     let mut total = 0;
-    let mut since_checkpoint = 0;
-    // The WAL's length at the last checkpoint.
-    let mut copied_at = 0;
     loop {
         let mut rowids =
             collect.query_map((now, pace.per_round), |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
@@ -134,38 +104,17 @@ fn sweep(
         rowids.sort_unstable();
         let mut at = 0;
         while at < rowids.len() {
-            let n = (batch as usize).min(rowids.len() - at);
-            let started = Instant::now();
-            let deleted = delete.execute((rowids[at], rowids[at + n - 1], now))?;
-            let took = started.elapsed();
-            at += n;
-            total += deleted as u64;
-            progress(total);
-            since_checkpoint += deleted;
-            let due = match wal.as_ref().and_then(|w| w.length()) {
-                Some(l) => {
-                    // Less than at the last checkpoint: the WAL started over since.
-                    copied_at = copied_at.min(l.frames);
-                    l.frames > pace.wal_limit || l.frames - copied_at >= pace.checkpoint_frames
-                }
-                None => since_checkpoint >= CHECKPOINT_ROWS,
-            };
-            if let Some(wal) = &wal {
-                checkpoint::bound(&conn, wal);
-            }
-            if due {
-                since_checkpoint = 0;
-                checkpointer.run();
-                copied_at = wal.as_ref().and_then(|w| w.length()).map_or(0, |l| l.frames);
-            }
-            // Aim the next batch at the target, moving at most 2× per step (one slow batch, say
-            // a WAL checkpoint, must not shrink the next one to nothing).
-            let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
-            batch = (batch * scale).clamp(MIN_BATCH, MAX_BATCH);
-            std::thread::sleep(took / 2);
+            pacer.batch(&conn, |size| {
+                let n = size.min(rowids.len() - at);
+                let deleted = delete.execute((rowids[at], rowids[at + n - 1], now))?;
+                at += n;
+                total += deleted as u64;
+                progress(total);
+                Ok(deleted)
+            })?;
         }
         if last_round {
-            checkpointer.run();
+            pacer.finish();
             return Ok(total);
         }
     }

@@ -1,0 +1,108 @@
+//! Batches that live requests can slip between: the pace of every sweep that writes.
+//!
+//! SQLite has one write lock. A single `DELETE` of a million rows holds it for seconds and every
+//! login waits behind it (Django ticket #23830). Here each batch is one short transaction,
+//! sized so that it holds the lock for about [`BATCH_TARGET`]: a write that arrives during a
+//! batch waits at most about that long. Between batches the sweep rests for half the batch's
+//! time, so waiting writers (whose busy handlers retry every 100 µs) take the lock first.
+//! Between batches, too, the WAL is checkpointed by its length, so that it stays short.
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::checkpoint::{self, Checkpointer};
+use super::wal_stamp::WalStamp;
+
+/// How long one batch should hold the write lock.
+const BATCH_TARGET: Duration = Duration::from_millis(1);
+/// Bounds of the batch size, in rows.
+const MIN_BATCH: f64 = 32.0;
+const MAX_BATCH: f64 = 5_000.0;
+
+/// WAL growth (frames of 4 KB: 32 MB) between two checkpoints of the sweep, and the WAL length
+/// ([`checkpoint::WAL_LIMIT`]) past which it checkpoints at once, finishing under the write
+/// lock so that the WAL starts over. Counted in frames, not rows: a row's cost in WAL depends
+/// on its key. With random keys, as Django makes them, each row deleted in place dirties its
+/// own page of the key index, about 4.3 KB of WAL per row; with keys in rowid order (what the
+/// benchmark used to seed) a page of the index holds a run of them, about 0.65 KB per
+/// row. A checkpoint every 10,000 rows, tuned on the latter, let random keys take the WAL to
+/// the 96 MB ceiling, where the server's own writer stops to copy it back: counter writes
+/// waited 110 ms at p99 during a sweep (`RATE=250` in `bench/clearsessions.sh`). Checkpoints
+/// every 8,192 frames (2,048 tried too: more copying, as fewer pages are copied once for
+/// several commits, and a 32 s sweep instead of 24 s without load) keep it at 66–67 MB.
+pub(super) const CHECKPOINT_FRAMES: u32 = 8_192;
+
+/// Rows written between two checkpoints when the WAL's length cannot be read (no `-shm`).
+const CHECKPOINT_ROWS: usize = 10_000;
+
+/// Sizes, times and spaces out the batches of one sweep, and checkpoints between them.
+pub(super) struct Pacer {
+    wal: Option<Arc<WalStamp>>,
+    checkpointer: Checkpointer,
+    /// WAL growth, in frames, between two checkpoints.
+    checkpoint_frames: u32,
+    /// Rows in the next batch.
+    size: f64,
+    /// Rows written since the last checkpoint.
+    since_checkpoint: usize,
+    /// The WAL's length at the last checkpoint.
+    copied_at: u32,
+}
+
+impl Pacer {
+    /// `checkpoint_frames`: WAL growth between two checkpoints; `wal_limit`: the WAL length
+    /// past which a checkpoint is due at once and is finished under the write lock.
+    pub(super) fn new(
+        path: &Path,
+        wal: Option<Arc<WalStamp>>,
+        checkpoint_frames: u32,
+        wal_limit: u32,
+    ) -> rusqlite::Result<Self> {
+        let mut checkpointer = Checkpointer::open(path, wal.clone())?;
+        checkpointer.limit = wal_limit;
+        Ok(Self { wal, checkpointer, checkpoint_frames, size: 256.0, since_checkpoint: 0, copied_at: 0 })
+    }
+
+    /// Run one batch on `conn`: `work` is given the number of rows it should write and returns
+    /// how many it wrote (which it returns too). Afterwards the WAL is checkpointed if due, the
+    /// next batch is sized from this one's time, and the sweep rests.
+    pub(super) fn batch(
+        &mut self,
+        conn: &Connection,
+        work: impl FnOnce(usize) -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<usize> {
+        let started = Instant::now();
+        let rows = work(self.size as usize)?;
+        let took = started.elapsed();
+        self.since_checkpoint += rows;
+        let due = match self.wal.as_ref().and_then(|w| w.length()) {
+            Some(l) => {
+                // Less than at the last checkpoint: the WAL started over since.
+                self.copied_at = self.copied_at.min(l.frames);
+                l.frames > self.checkpointer.limit || l.frames - self.copied_at >= self.checkpoint_frames
+            }
+            None => self.since_checkpoint >= CHECKPOINT_ROWS,
+        };
+        if let Some(wal) = &self.wal {
+            checkpoint::bound(conn, wal);
+        }
+        if due {
+            self.since_checkpoint = 0;
+            self.checkpointer.run();
+            self.copied_at = self.wal.as_ref().and_then(|w| w.length()).map_or(0, |l| l.frames);
+        }
+        // Aim the next batch at the target, moving at most 2× per step (one slow batch, say
+        // a WAL checkpoint, must not shrink the next one to nothing).
+        let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
+        self.size = (self.size * scale).clamp(MIN_BATCH, MAX_BATCH);
+        std::thread::sleep(took / 2);
+        Ok(rows)
+    }
+
+    /// Checkpoint what the sweep wrote, at its end.
+    pub(super) fn finish(&self) {
+        self.checkpointer.run();
+    }
+}
