@@ -49,6 +49,9 @@ pub(super) struct Pacer {
     since_checkpoint: usize,
     /// The WAL's length at the last checkpoint.
     copied_at: u32,
+    /// Batches run, and the longest (for the debug log).
+    pub(super) batches: u64,
+    pub(super) longest: Duration,
 }
 
 impl Pacer {
@@ -62,7 +65,16 @@ impl Pacer {
     ) -> rusqlite::Result<Self> {
         let mut checkpointer = Checkpointer::open(path, wal.clone())?;
         checkpointer.limit = wal_limit;
-        Ok(Self { wal, checkpointer, checkpoint_frames, size: 256.0, since_checkpoint: 0, copied_at: 0 })
+        Ok(Self {
+            wal,
+            checkpointer,
+            checkpoint_frames,
+            size: 256.0,
+            since_checkpoint: 0,
+            copied_at: 0,
+            batches: 0,
+            longest: Duration::ZERO,
+        })
     }
 
     /// Run one batch on `conn`: `work` is given the number of rows it should write and returns
@@ -76,6 +88,8 @@ impl Pacer {
         let started = Instant::now();
         let rows = work(self.size as usize)?;
         let took = started.elapsed();
+        self.batches += 1;
+        self.longest = self.longest.max(took);
         self.since_checkpoint += rows;
         let due = match self.wal.as_ref().and_then(|w| w.length()) {
             Some(l) => {
