@@ -168,10 +168,10 @@ pub struct Settings {
     /// sessions in the server (none: off, as in Django).
     pub session_clear_expired_interval: Option<u64>,
     /// `SESSION_CLEAR_EXPIRED_SWAP` (Sesame's; default on): on SQLite, clear a table that is
-    /// nearly all expired by moving its few live rows to a fresh table and dropping the old one,
-    /// in a fraction of a second but holding the write lock for tens of milliseconds twice,
-    /// rather than deleting in 1 ms batches for as long as the disk needs (seconds per 100,000
-    /// rows). Off: always batches.
+    /// nearly all expired by moving its few live rows to a fresh table (one hold of the write
+    /// lock of a few milliseconds) and freeing the old one in 1 ms batches, rather than
+    /// deleting its expired rows in place in 1 ms batches for as long as the disk needs (a
+    /// page of WAL per row, seconds per 100,000 rows). Off: always in place.
     pub session_clear_expired_swap: bool,
     /// `SECRET_KEY`.
     pub secret_key: String,

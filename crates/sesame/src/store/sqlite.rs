@@ -77,10 +77,11 @@ impl SqliteStore {
     }
 
     /// Whether `clear_expired` may clear a table that is nearly all expired (at least 100,000
-    /// expired rows, at most 10,000 live) by moving the live rows to a fresh table and dropping
-    /// the old one (the default: a million rows in a fraction of a second, but writes wait for
-    /// two holds of the write lock of tens of milliseconds each), or must always delete in
-    /// batches that hold it for about a millisecond (`SESSION_CLEAR_EXPIRED_SWAP = false`).
+    /// expired rows, at most 1,000 live) by moving the live rows to a fresh table and freeing
+    /// the old one a batch at a time (the default: a million rows in about 8 s, with one hold
+    /// of the write lock of a few milliseconds and then 1 ms batches), or must always delete
+    /// the expired rows in place (`SESSION_CLEAR_EXPIRED_SWAP = false`: 1 ms batches too, but
+    /// a page of WAL per row, 23–26 s for a million).
     #[must_use]
     pub fn swapping_when_mostly_expired(mut self, swap: bool) -> Self {
         self.swap = swap;
