@@ -6,10 +6,10 @@
 //! that frees part of a b-tree, but deleting rows in the order they are stored empties whole
 //! pages, which go to the free list as they empty. Each page is then written to the WAL about
 //! once (in WAL mode SQLite writes a page dirtied and freed in one transaction all the same):
-//! about 230 MB for a million sessions, which the pacer's checkpoints copy back, a tenth of
-//! what deleting them in place writes. That works on a table without indexes. An index, though, is freed only by `DROP INDEX`, all at once, and
-//! deleting the table's rows in rowid order removes index entries at random (the very cost the
-//! swap avoids).
+//! about 230 MB for a million sessions, which the pacer's checkpoints copy back, a twentieth
+//! of what deleting them in place writes. That works on a table without indexes. An index,
+//! though, is freed only by `DROP INDEX`, all at once, and deleting the table's rows in rowid
+//! order removes index entries at random (the very cost the swap avoids).
 //!
 //! So the swap unbinds each index from the old table ([`unbind`]): its row in the schema
 //! becomes a `WITHOUT ROWID` table whose primary key is the index's columns followed by the

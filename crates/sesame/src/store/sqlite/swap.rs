@@ -58,8 +58,10 @@ pub(super) fn worth_it(conn: &Connection, now: &str, threshold: Threshold) -> ru
 }
 
 /// Whether the schema rules the swap out: a trigger, a view or another table's definition
-/// naming `django_session`, a `WITHOUT ROWID` session table, or an index on it that is not a
-/// plain list of columns in binary ascending order (see [`shred`]).
+/// naming `django_session`, a `WITHOUT ROWID` session table, an index on it that is not a
+/// plain list of columns in binary ascending order (see [`shred`]), or a table another sweep
+/// is still freeing (its name could be one this swap would give: with `auto_vacuum`, SQLite
+/// moves root pages, by which they are named).
 fn ruled_out(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE sql LIKE '%django_session%'
@@ -67,7 +69,8 @@ fn ruled_out(conn: &Connection) -> rusqlite::Result<bool> {
              OR EXISTS (SELECT 1 FROM pragma_table_list WHERE schema = 'main' AND name = 'django_session' AND wr)
              OR EXISTS (SELECT 1 FROM sqlite_master AS m, pragma_index_xinfo(m.name) AS x
                  WHERE m.type = 'index' AND m.tbl_name = 'django_session' AND x.key
-                   AND (x.cid < 0 OR x.desc OR x.coll <> 'BINARY'))",
+                   AND (x.cid < 0 OR x.desc OR x.coll <> 'BINARY'))
+             OR EXISTS (SELECT 1 FROM sqlite_master WHERE name LIKE 'sesame!_swept!_%' ESCAPE '!')",
         [],
         |r| r.get(0),
     )
@@ -299,6 +302,7 @@ mod tests {
             "CREATE INDEX newest ON django_session (expire_date DESC)",
             "CREATE INDEX folded ON django_session (session_data COLLATE NOCASE)",
             "CREATE INDEX computed ON django_session (length(session_data))",
+            "CREATE TABLE sesame_swept_99 (c0)",
             "CREATE TABLE kept AS SELECT * FROM django_session; DROP TABLE django_session;
              CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY,
                  session_data text NOT NULL, expire_date datetime NOT NULL) WITHOUT ROWID;
