@@ -235,6 +235,16 @@ mod tests {
         assert!(plan.contains("django_session_expire_date_a5c62663"), "{plan}");
     }
 
+    /// The (text, integer) pairs `sql` selects, in the order it returns them.
+    fn pairs(conn: &Connection, sql: &str) -> Vec<(String, i64)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     #[test]
     fn an_unbound_index_holds_exactly_its_entries_as_rows_in_its_own_order() {
         let (_dir, conn) = database("");
@@ -249,33 +259,14 @@ mod tests {
             .query_row("SELECT rootpage FROM sqlite_master WHERE name = 'django_session'", [], |r| r.get(0))
             .unwrap();
         // What each index holds, read through the index before the swap.
-        let by_key: Vec<(String, i64)> = conn
-            .prepare("SELECT session_key, rowid FROM django_session ORDER BY session_key, rowid")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let by_expiry: Vec<(String, i64)> = conn
-            .prepare("SELECT expire_date, rowid FROM django_session ORDER BY expire_date, rowid")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let by_key = pairs(&conn, "SELECT session_key, rowid FROM django_session ORDER BY session_key, rowid");
+        let by_expiry = pairs(&conn, "SELECT expire_date, rowid FROM django_session ORDER BY expire_date, rowid");
         run(&conn, NOW).unwrap();
-        let mut unbound = Vec::new();
-        for root in &index_roots {
-            // Read in the b-tree's own order (no ORDER BY: a scan of the WITHOUT ROWID key).
-            let got: Vec<(String, i64)> = conn
-                .prepare(&format!("SELECT c0, c1 FROM {}", shred::name(*root)))
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            unbound.push(got);
-        }
+        // Each read in its b-tree's own order (no ORDER BY: a scan of the WITHOUT ROWID key).
+        let unbound: Vec<_> = index_roots
+            .iter()
+            .map(|root| pairs(&conn, &format!("SELECT c0, c1 FROM {}", shred::name(*root))))
+            .collect();
         // By name: Django's expire_date index, then the primary key's.
         assert_eq!(unbound, [by_expiry, by_key]);
         let old: u64 =
