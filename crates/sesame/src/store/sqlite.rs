@@ -32,6 +32,7 @@ mod rows;
 mod shred;
 mod swap;
 mod sweep;
+mod timeline;
 mod wal_stamp;
 mod writer;
 use crate::codec::Codec;

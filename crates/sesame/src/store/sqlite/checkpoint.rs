@@ -42,6 +42,9 @@ pub(super) const WAL_CEILING: u32 = 24_576;
 /// Frames (4 MB) left to copy that are short enough to copy under the write lock.
 const SHORT_BACKLOG: u32 = 1_024;
 
+/// Most flushes (each followed by catching up on what was written during it) before the lock.
+const FLUSH_ROUNDS: usize = 3;
+
 /// Copies tried again under the lock when a reader held back the first (see `finish`).
 const FINISH_RETRIES: usize = 5;
 
@@ -84,15 +87,22 @@ impl Checkpointer {
         if wal.length().is_none_or(|l| l.frames <= self.limit) {
             return;
         }
-        // What the lock covers is what lands during the last of these rounds.
-        for _ in 0..CATCH_UP_ROUNDS {
-            match wal.length() {
-                Some(l) if l.backlog() > SHORT_BACKLOG => {
-                    if passive(&self.conn).is_err() {
-                        return;
-                    }
-                }
-                _ => break,
+        // What the lock covers is what lands after the last of these rounds. The flush (which
+        // takes 80-170 ms during a sweep) is one of them: what is written meanwhile is copied
+        // by the next round, and flushed by the next, shorter, flush. Without that second
+        // round the server's checkpointer, flushing while a sweep wrote, held the lock 21 ms
+        // to copy and `fsync` what the sweep had written during its flush.
+        for _ in 0..FLUSH_ROUNDS {
+            if !self.catch_up(wal) {
+                return;
+            }
+            if let Err(e) = self.flush() {
+                // Only slower: the checkpoint under the lock then does these fsyncs itself.
+                tracing::debug!(error = %e, "WAL flush before the locked checkpoint failed");
+                break;
+            }
+            if wal.length().is_none_or(|l| l.backlog() <= SHORT_BACKLOG) {
+                break;
             }
         }
         if let Err(e) = self.finish(wal) {
@@ -100,13 +110,27 @@ impl Checkpointer {
         }
     }
 
+    /// Copy passively until what is left is [`SHORT_BACKLOG`] or less, or [`CATCH_UP_ROUNDS`]
+    /// have run. False if a checkpoint failed (another one holds the checkpoint lock).
+    fn catch_up(&self, wal: &WalStamp) -> bool {
+        for _ in 0..CATCH_UP_ROUNDS {
+            match wal.length() {
+                Some(l) if l.backlog() > SHORT_BACKLOG => {
+                    if passive(&self.conn).is_err() {
+                        return false;
+                    }
+                }
+                _ => break,
+            }
+        }
+        true
+    }
+
     /// Copy the rest of the WAL while no one can commit.
     fn finish(&self, wal: &WalStamp) -> rusqlite::Result<()> {
-        if let Err(e) = self.flush() {
-            // Only slower: the checkpoint under the lock then does these fsyncs itself.
-            tracing::debug!(error = %e, "WAL flush before the locked checkpoint failed");
-        }
+        let started = std::time::Instant::now();
         self.lock.execute_batch("BEGIN IMMEDIATE")?;
+        let locked = started.elapsed();
         let mut copied = passive(&self.conn);
         // A reader that began just before the lock was taken can still hold a read mark one
         // commit old, which stops the copy one commit short (seen under load); it lets go
@@ -120,6 +144,12 @@ impl Checkpointer {
         }
         // An empty transaction: its rollback only releases the lock.
         self.lock.execute_batch("ROLLBACK")?;
+        tracing::trace!(
+            at_us = super::timeline::began_us(started.elapsed()),
+            wait_us = locked.as_micros() as u64,
+            held_us = (started.elapsed() - locked).as_micros() as u64,
+            "locked checkpoint"
+        );
         copied
     }
 
