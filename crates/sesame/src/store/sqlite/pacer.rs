@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::checkpoint::{self, Checkpointer};
+use super::timeline;
 use super::wal_stamp::WalStamp;
 
 /// How long one batch should hold the write lock.
@@ -88,6 +89,7 @@ impl Pacer {
         let started = Instant::now();
         let rows = work(self.size as usize)?;
         let took = started.elapsed();
+        tracing::trace!(at_us = timeline::began_us(took), took_us = took.as_micros() as u64, rows, "batch");
         self.batches += 1;
         self.longest = self.longest.max(took);
         self.since_checkpoint += rows;
@@ -104,7 +106,10 @@ impl Pacer {
         }
         if due {
             self.since_checkpoint = 0;
+            let started = Instant::now();
             self.checkpointer.run();
+            let took = started.elapsed();
+            tracing::trace!(at_us = timeline::began_us(took), took_us = took.as_micros() as u64, "checkpoint");
             self.copied_at = self.wal.as_ref().and_then(|w| w.length()).map_or(0, |l| l.frames);
         }
         // Aim the next batch at the target, moving at most 2× per step (one slow batch, say

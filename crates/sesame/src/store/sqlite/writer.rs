@@ -133,12 +133,23 @@ fn run(conn: Connection, wal: Option<&WalStamp>, rx: mpsc::Receiver<(Write, Repl
 }
 
 fn commit_group(conn: &Connection, group: &[(Write, Reply)]) -> Vec<Result<bool, String>> {
+    let started = std::time::Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return group.iter().map(|_| Err(e.to_string())).collect();
     }
+    let locked = started.elapsed();
     let outcomes: Vec<Result<bool, String>> = group.iter().map(|(w, _)| apply(conn, w)).collect();
     match conn.execute_batch("COMMIT") {
-        Ok(()) => outcomes,
+        Ok(()) => {
+            tracing::trace!(
+                at_us = super::timeline::began_us(started.elapsed()),
+                wait_us = locked.as_micros() as u64,
+                took_us = started.elapsed().as_micros() as u64,
+                writes = group.len(),
+                "commit"
+            );
+            outcomes
+        }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             group.iter().map(|_| Err(format!("commit failed: {e}"))).collect()
