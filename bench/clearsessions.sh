@@ -15,13 +15,20 @@
 # rowid order (as this script did up to stop 12) instead of random ones like Django's, which is
 # far cheaper to sweep: each deleted row then no longer dirties its own page of the key index.
 # The seeded table is nearly all expired, so `sesame clearsessions` swaps it (store/sqlite/swap.rs);
-# SESSION_CLEAR_EXPIRED_SWAP=false measures the in-place sweep instead.
+# SESSION_CLEAR_EXPIRED_SWAP=false measures the in-place sweep instead. TRACE=1 has the server
+# and the sweep log their commits, batches and checkpoints, and bench/stalls.py says what the
+# slow writes waited for.
 set -euo pipefail
 ROWS="${1:-1000000}"
 PORT="${PORT:-8611}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cargo build -q --release -p sesame-bench --bin loadgen
-start_tutorial "$PORT"
+if [ -n "${TRACE:-}" ]; then
+  export RUST_LOG=warn,sesame::store::sqlite=trace
+  start_tutorial "$PORT" >"$WORK/server.log" 2>&1
+else
+  start_tutorial "$PORT"
+fi
 
 COOKIE="$(curl -s -o /dev/null -D - "http://127.0.0.1:$PORT/save-session-data/" | tr -d '\r' \
   | sed -n 's/^set-cookie: \(sessionid=[a-z0-9]*\).*/\1/Ip')"
@@ -34,6 +41,9 @@ WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $ROWS)
 INSERT INTO django_session (session_key, session_data, expire_date)
 SELECT $KEY_EXPR, '$DATA', datetime('2020-01-01', '+' || (x % 86400) || ' seconds') FROM c;
 PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+# The seeding leaves ~300 MB of dirty pages for the kernel to write back; doing that while the
+# idle window is measured made its p99 swing between 0.8 and 4.5 ms from run to run.
+sync
 echo "seeded in $(echo "$(date +%s.%N) - $t0" | bc) s; rows: $(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')"
 
 LOAD_SECONDS="${LOAD_SECONDS:-45}"
@@ -50,14 +60,15 @@ READ_PID=$!
 "$BIN/loadgen" --url "http://127.0.0.1:$PORT/counter/" --cookie "$COOKIE" --connections ${WRITE_CONNS:-2} \
   --duration "$LOAD_SECONDS" --samples "$WORK/write.csv" "${RATE_ARG[@]}" > "$WORK/write.out" &
 WRITE_PID=$!
-sleep 5   # idle window: load without the sweep
+IDLE_SECONDS="${IDLE_SECONDS:-10}"
+sleep $((IDLE_SECONDS + 1))   # idle window: load without the sweep (its first second left out)
 SWEEP_START=$(date +%s%6N)
 if [ -n "${CPU_HOG_SECONDS:-}" ]; then
   # Control run: instead of the sweep, one core's worth of pure CPU load for as long, to tell
   # database interference from CPU contention on this 2-core machine.
   timeout "$CPU_HOG_SECONDS" sh -c 'while :; do :; done' || true
 else
-  (cd "$WORK" && ${SWEEP_PREFIX:-} "$BIN/sesame" clearsessions)
+  (cd "$WORK" && ${SWEEP_PREFIX:-} "$BIN/sesame" clearsessions 2> >(tee "$WORK/sweep.log" | grep -v TRACE >&2))
 fi
 SWEEP_END=$(date +%s%6N)
 wait "$READ_PID" "$WRITE_PID"
@@ -67,16 +78,17 @@ WAL_MB=$(echo "scale=1; $(stat -c %s "$WORK/db.sqlite3-wal" 2>/dev/null || echo 
 LEFT=$(sqlite3 "$WORK/db.sqlite3" 'SELECT count(*) FROM django_session')
 COUNT=$(curl -s -b "$COOKIE" "http://127.0.0.1:$PORT/counter/")
 
-python3 - "$WORK" "$SWEEP_START" "$SWEEP_END" "$LEFT" "$COUNT" "$WAL_MB" <<'PY'
+python3 - "$WORK" "$SWEEP_START" "$SWEEP_END" "$LEFT" "$COUNT" "$WAL_MB" "$IDLE_SECONDS" <<'PY'
 import sys
 work, t0, t1, left, count, wal_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+idle_us = int(sys.argv[7]) * 1_000_000
 def pct(xs, p):
     xs = sorted(xs)
     return xs[round((len(xs) - 1) * p)] / 1000 if xs else float("nan")
 print(f"sweep: {(t1 - t0) / 1e6:.2f} s; rows left: {left} (the live session); counter now {count}; WAL peak {wal_mb} MB")
 for name in ("read", "write"):
     rows = [tuple(map(int, l.split(","))) for l in open(f"{work}/{name}.csv")]
-    idle = [lat for at, lat, st in rows if at < t0 - 500_000 and at > t0 - 4_500_000]
+    idle = [lat for at, lat, st in rows if t0 - idle_us <= at < t0]
     during = [lat for at, lat, st in rows if t0 <= at <= t1]
     errors = sum(1 for _, _, st in rows if st >= 400)
     ratio = pct(during, .99) / pct(idle, .99)
@@ -84,3 +96,15 @@ for name in ("read", "write"):
           f"during sweep p50 {pct(during,.5):.2f} ms p99 {pct(during,.99):.2f} ms p99.9 {pct(during,.999):.2f} ms ({len(during)} req) | "
           f"p99 ratio {ratio:.2f}x | errors {errors}")
 PY
+if [ -n "${TRACE:-}" ]; then
+  # Slow: twice the idle p99 of the writes.
+  SLOW_US=$(python3 -c "
+import sys
+t0 = $SWEEP_START
+xs = sorted(int(l.split(',')[1]) for l in open('$WORK/write.csv') if t0 - $IDLE_SECONDS * 1_000_000 <= int(l.split(',')[0]) < t0)
+print(2 * xs[round((len(xs) - 1) * .99)])")
+  python3 bench/stalls.py "$WORK/write.csv" "$WORK/sweep.log" "$WORK/server.log" "$SWEEP_START" "$SWEEP_END" "$SLOW_US"
+  if [ -n "${TRACE_KEEP:-}" ]; then
+    mkdir -p "$TRACE_KEEP" && cp "$WORK"/{write.csv,read.csv,sweep.log,server.log} "$TRACE_KEEP"/ && echo "kept in $TRACE_KEEP"
+  fi
+fi

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""What the slow requests of a `bench/clearsessions.sh` run waited for.
+
+Sets the load generator's samples of the counter route (writes) beside the trace events
+that the sweep and the server logged (`RUST_LOG=sesame::store::sqlite=trace`: each batch of
+the sweep, each of its checkpoints, each commit of the server's writer), by wall-clock time,
+and says for each slow write what was going on while it waited. `bench/clearsessions.sh`
+runs it with `TRACE=1`.
+
+Usage: stalls.py WRITE_CSV SWEEP_LOG SERVER_LOG T0_US T1_US SLOW_US
+"""
+import re
+import sys
+from collections import Counter
+
+# `target: message field=value ...`, as tracing-subscriber's fmt layer prints it.
+EVENT = re.compile(r"\S+: (batch|checkpoint|locked checkpoint|commit) (\w+=.*)$")
+FIELD = re.compile(r"(\w+)=(\d+)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def events(path, source):
+    """(source, kind, start_us, end_us, fields) of each trace event in a log."""
+    out = []
+    for line in open(path, errors="replace"):
+        line = ANSI.sub("", line)
+        if "TRACE" not in line:
+            continue
+        m = EVENT.search(line)
+        if not m:
+            continue
+        fields = {k: int(v) for k, v in FIELD.findall(m.group(2))}
+        if "at_us" not in fields:
+            continue
+        took = fields.get("took_us", fields.get("wait_us", 0) + fields.get("held_us", 0))
+        out.append((source, m.group(1), fields["at_us"], fields["at_us"] + took, fields))
+    return out
+
+
+def overlapping(evs, start, end):
+    return [e for e in evs if e[2] < end and e[3] > start]
+
+
+def main():
+    write_csv, sweep_log, server_log = sys.argv[1:4]
+    t0, t1, slow = (int(x) for x in sys.argv[4:7])
+    samples = [tuple(map(int, l.split(","))) for l in open(write_csv)]
+    during = [(at, lat) for at, lat, _ in samples if t0 <= at <= t1]
+    sweep, server = events(sweep_log, "sweep"), events(server_log, "server")
+    batches = [e for e in sweep if e[1] == "batch"]
+    commits = [e for e in server if e[1] == "commit"]
+
+    def hist(xs, name):
+        bounds = [1_000, 2_000, 5_000, 10_000, 20_000]
+        counts = [sum(1 for x in xs if x >= b) for b in bounds]
+        print(f"{name}: {len(xs)}; " + ", ".join(f">= {b // 1000} ms: {c}" for b, c in zip(bounds, counts))
+              + (f"; longest {max(xs) / 1000:.1f} ms" if xs else ""))
+
+    hist([e[3] - e[2] for e in batches], "sweep batches")
+    hist([e[3] - e[2] for e in sweep if e[1] == "checkpoint"], "sweep checkpoints")
+    hist([e[4]["held_us"] for e in sweep + server if e[1] == "locked checkpoint"], "locked checkpoints (lock held)")
+    during_commits = [e for e in commits if t0 <= e[2] <= t1]
+    hist([e[4]["wait_us"] for e in during_commits], "server commits during the sweep (wait for the lock)")
+    hist([e[3] - e[2] - e[4]["wait_us"] for e in during_commits], "server commits during the sweep (after the lock)")
+
+    # Each slow write: the longest thing under way while it waited, by kind.
+    slow_ones = [(at, lat) for at, lat in during if lat >= slow]
+    blame = Counter()
+    for at, lat in slow_ones:
+        over = overlapping(sweep + server, at, at + lat)
+        long_batch = [e for e in over if e[1] == "batch" and e[3] - e[2] >= 2_000]
+        waited = [e for e in over if e[1] == "commit" and e[4]["wait_us"] >= 2_000]
+        slow_commit = [e for e in over if e[1] == "commit" and e[3] - e[2] - e[4]["wait_us"] >= 2_000]
+        if long_batch:
+            blame["a sweep batch of >= 2 ms"] += 1
+        elif waited:
+            blame["a server commit waited >= 2 ms for the lock (no batch that long)"] += 1
+        elif slow_commit:
+            blame["a server commit took >= 2 ms once it had the lock"] += 1
+        elif any(e[1] in ("checkpoint", "locked checkpoint") for e in over):
+            blame["a checkpoint, nothing longer"] += 1
+        else:
+            blame["none of these (CPU, network, the server's own queue)"] += 1
+    print(f"writes during the sweep: {len(during)}; slower than {slow / 1000:.1f} ms: {len(slow_ones)}")
+    for reason, n in blame.most_common():
+        print(f"  {n:5}  {reason}")
+
+    # The worst moments: runs of slow writes, and what overlapped them.
+    windows = []
+    for at, lat in sorted(slow_ones):
+        if windows and at <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], at + lat)
+            windows[-1][2] += 1
+        else:
+            windows.append([at, at + lat, 1])
+    windows.sort(key=lambda w: w[1] - w[0], reverse=True)
+    print("longest stalls (from the first slow write's send to the last one's answer):")
+    for start, end, n in windows[:8]:
+        over = overlapping(sweep + server, start, end)
+        kinds = Counter(e[0] + " " + e[1] for e in over)
+        longest = sorted(over, key=lambda e: e[3] - e[2], reverse=True)[:3]
+        desc = "; ".join(f"{e[0]} {e[1]} {(e[3] - e[2]) / 1000:.1f} ms" for e in longest)
+        print(f"  +{(start - t0) / 1e6:6.3f} s  {(end - start) / 1000:6.1f} ms  {n:4} writes | "
+              f"{dict(kinds)} | longest: {desc}")
+
+
+if __name__ == "__main__":
+    main()
