@@ -3,8 +3,14 @@
 //! SQLite has one write lock. A single `DELETE` of a million rows holds it for seconds and every
 //! login waits behind it (Django ticket #23830). Here each batch is one short transaction,
 //! sized so that it holds the lock for about [`BATCH_TARGET`]: a write that arrives during a
-//! batch waits at most about that long. Between batches the sweep rests for half the batch's
-//! time, so waiting writers (whose busy handlers retry every 100 µs) take the lock first.
+//! batch waits at most about that long. Between batches the sweep rests, so waiting writers
+//! (whose busy handlers retry every 100 µs) take the lock first: for half the batch's time
+//! while no one else commits, for [`CONTENDED_REST`] times it once someone has committed
+//! during the last rest. A sweep alone runs at full speed; beside a server that writes it
+//! holds the lock a quarter of the time instead of two thirds, because a session write that
+//! lands on a batch waits for it and, if its session's next write is queued behind it, for
+//! the next one too. Measured on the `clearsessions` benchmark's open loop (2,000 counter
+//! writes/s): counter writes 2.8–3.7 → 1.9–2.0 ms at p99, the sweep 2.9–3.1 → 6.5–6.9 s.
 //! Between batches, too, the WAL is checkpointed by its length, so that it stays short.
 
 use rusqlite::Connection;
@@ -14,10 +20,14 @@ use std::time::{Duration, Instant};
 
 use super::checkpoint::{self, Checkpointer};
 use super::timeline;
-use super::wal_stamp::WalStamp;
+use super::wal_stamp::{Stamp, WalStamp};
 
 /// How long one batch should hold the write lock.
 const BATCH_TARGET: Duration = Duration::from_millis(1);
+/// The rest after a batch, as a multiple of its time, while no one else commits.
+const REST: f64 = 0.5;
+/// The rest after a batch once another connection has committed during the last rest.
+const CONTENDED_REST: f64 = 3.0;
 /// Bounds of the batch size, in rows.
 const MIN_BATCH: f64 = 32.0;
 const MAX_BATCH: f64 = 5_000.0;
@@ -50,6 +60,10 @@ pub(super) struct Pacer {
     since_checkpoint: usize,
     /// The WAL's length at the last checkpoint.
     copied_at: u32,
+    /// The WAL-index header as the last rest began, to tell whether anyone committed during it.
+    rested_at: Option<Stamp>,
+    /// Whether someone else committed during the last rest.
+    pub(super) contended: bool,
     /// Batches run, and the longest (for the debug log).
     pub(super) batches: u64,
     pub(super) longest: Duration,
@@ -73,6 +87,8 @@ impl Pacer {
             size: 256.0,
             since_checkpoint: 0,
             copied_at: 0,
+            rested_at: None,
+            contended: false,
             batches: 0,
             longest: Duration::ZERO,
         })
@@ -86,10 +102,15 @@ impl Pacer {
         conn: &Connection,
         work: impl FnOnce(usize) -> rusqlite::Result<usize>,
     ) -> rusqlite::Result<usize> {
+        if let (Some(wal), Some(before)) = (&self.wal, self.rested_at) {
+            // Unreadable (a commit is rewriting it): someone is committing.
+            self.contended = wal.now() != Some(before);
+        }
         let started = Instant::now();
         let rows = work(self.size as usize)?;
         let took = started.elapsed();
-        tracing::trace!(at_us = timeline::began_us(took), took_us = took.as_micros() as u64, rows, "batch");
+        let contended = self.contended;
+        tracing::trace!(at_us = timeline::began_us(took), took_us = took.as_micros() as u64, rows, contended, "batch");
         self.batches += 1;
         self.longest = self.longest.max(took);
         self.since_checkpoint += rows;
@@ -116,12 +137,61 @@ impl Pacer {
         // a WAL checkpoint, must not shrink the next one to nothing).
         let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
         self.size = (self.size * scale).clamp(MIN_BATCH, MAX_BATCH);
-        std::thread::sleep(took / 2);
+        // Taken after this batch's checkpoint, which can start the WAL over (a new header).
+        self.rested_at = self.wal.as_ref().and_then(|w| w.now());
+        std::thread::sleep(took.mul_f64(if self.contended { CONTENDED_REST } else { REST }));
         Ok(rows)
     }
 
     /// Checkpoint what the sweep wrote, at its end.
     pub(super) fn finish(&self) {
         self.checkpointer.run();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pacer beside a second connection, on a WAL database with a table `t`.
+    fn setup(dir: &tempfile::TempDir) -> (Pacer, Connection, Connection) {
+        let path = dir.path().join("db.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let wal = WalStamp::open(&path).map(Arc::new);
+        assert!(wal.is_some(), "the -shm file exists once a WAL connection has written");
+        let pacer = Pacer::new(&path, wal, CHECKPOINT_FRAMES, 2 * CHECKPOINT_FRAMES).unwrap();
+        let other = Connection::open(&path).unwrap();
+        (pacer, conn, other)
+    }
+
+    fn insert(conn: &Connection) -> rusqlite::Result<usize> {
+        conn.execute("INSERT INTO t VALUES (1)", [])
+    }
+
+    #[test]
+    fn rests_longer_only_after_someone_else_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut pacer, conn, other) = setup(&dir);
+        pacer.batch(&conn, |_| insert(&conn)).unwrap();
+        pacer.batch(&conn, |_| insert(&conn)).unwrap();
+        assert!(!pacer.contended, "its own commits are not someone else's");
+        insert(&other).unwrap();
+        pacer.batch(&conn, |_| insert(&conn)).unwrap();
+        assert!(pacer.contended, "another connection committed during the rest");
+        pacer.batch(&conn, |_| insert(&conn)).unwrap();
+        assert!(!pacer.contended, "a quiet rest goes back to the short one");
+    }
+
+    #[test]
+    fn a_read_by_someone_else_is_not_contention() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut pacer, conn, other) = setup(&dir);
+        pacer.batch(&conn, |_| insert(&conn)).unwrap();
+        let n: i64 = other.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        pacer.batch(&conn, |_| insert(&conn)).unwrap();
+        assert!(!pacer.contended);
     }
 }
