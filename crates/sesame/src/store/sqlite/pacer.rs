@@ -5,12 +5,16 @@
 //! sized so that it holds the lock for about [`BATCH_TARGET`]: a write that arrives during a
 //! batch waits at most about that long. Between batches the sweep rests, so waiting writers
 //! (whose busy handlers retry every 100 µs) take the lock first: for half the batch's time
-//! while no one else commits, for [`CONTENDED_REST`] times it once someone has committed
-//! during the last rest. A sweep alone runs at full speed; beside a server that writes it
-//! holds the lock a quarter of the time instead of two thirds, because a session write that
-//! lands on a batch waits for it and, if its session's next write is queued behind it, for
-//! the next one too. Measured on the `clearsessions` benchmark's open loop (2,000 counter
-//! writes/s): counter writes 2.8–3.7 → 1.9–2.0 ms at p99, the sweep 2.9–3.1 → 6.5–6.9 s.
+//! while no one else commits. Once someone has committed during the last rest, batches aim at
+//! [`CONTENDED_BATCH_TARGET`] and rests are [`CONTENDED_REST`] times as long: a sweep alone
+//! runs at full speed, and beside a server that writes it holds the lock a quarter of the
+//! time instead of two thirds, in shorter stretches. A session write that lands on a batch
+//! waits for it and, if its session's next write is queued behind it, for the next one too.
+//! Measured with `bench/clearsessions.sh` (two tries of each, then four runs of the kept one),
+//! open loop, 2,000 counter writes/s, write p99 and sweep time: 1 ms batches resting half
+//! their time (the old pace) 2.8–3.7 ms, 2.9–3.1 s; resting 3× 1.9–2.0 ms, 6.5–6.9 s; 4×
+//! 1.7–2.1 ms, 8.6–9.4 s; 0.25 ms batches resting 3× 1.6–1.8 ms, 9.1–9.5 s; 0.5 ms batches
+//! resting 3× 1.3–1.6 ms, 7.9–8.2 s (kept).
 //! Between batches, too, the WAL is checkpointed by its length, so that it stays short.
 
 use rusqlite::Connection;
@@ -24,6 +28,8 @@ use super::wal_stamp::{Stamp, WalStamp};
 
 /// How long one batch should hold the write lock.
 const BATCH_TARGET: Duration = Duration::from_millis(1);
+/// How long one batch should hold the write lock once someone else is committing.
+const CONTENDED_BATCH_TARGET: Duration = Duration::from_micros(500);
 /// The rest after a batch, as a multiple of its time, while no one else commits.
 const REST: f64 = 0.5;
 /// The rest after a batch once another connection has committed during the last rest.
@@ -135,11 +141,13 @@ impl Pacer {
         }
         // Aim the next batch at the target, moving at most 2× per step (one slow batch, say
         // a WAL checkpoint, must not shrink the next one to nothing).
-        let scale = (BATCH_TARGET.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
+        let (target, rest) =
+            if self.contended { (CONTENDED_BATCH_TARGET, CONTENDED_REST) } else { (BATCH_TARGET, REST) };
+        let scale = (target.as_secs_f64() / took.as_secs_f64().max(1e-6)).clamp(0.5, 2.0);
         self.size = (self.size * scale).clamp(MIN_BATCH, MAX_BATCH);
         // Taken after this batch's checkpoint, which can start the WAL over (a new header).
         self.rested_at = self.wal.as_ref().and_then(|w| w.now());
-        std::thread::sleep(took.mul_f64(if self.contended { CONTENDED_REST } else { REST }));
+        std::thread::sleep(took.mul_f64(rest));
         Ok(rows)
     }
 
