@@ -97,6 +97,8 @@ fn sweep(
     let mut collect = conn.prepare("SELECT rowid FROM django_session WHERE expire_date < ?1 LIMIT ?2")?;
     let mut delete = conn.prepare("DELETE FROM django_session WHERE rowid BETWEEN ?1 AND ?2 AND expire_date < ?3")?;
     let mut total = 0;
+    // Bound by the disk, not by the lock: see `Pacer::yields`.
+    pacer.yields = false;
     loop {
         let mut rowids =
             collect.query_map((now, pace.per_round), |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
