@@ -95,15 +95,12 @@ for name in ("read", "write"):
     print(f"{name:5}: idle p50 {pct(idle,.5):.2f} ms p99 {pct(idle,.99):.2f} ms ({len(idle)} req) | "
           f"during sweep p50 {pct(during,.5):.2f} ms p99 {pct(during,.99):.2f} ms p99.9 {pct(during,.999):.2f} ms ({len(during)} req) | "
           f"p99 ratio {ratio:.2f}x | errors {errors}")
+    if name == "write":
+        # What bench/stalls.py calls a slow write (TRACE=1): twice the idle p99.
+        open(f"{work}/slow_us", "w").write(str(round(2000 * pct(idle, .99))))
 PY
 if [ -n "${TRACE:-}" ]; then
-  # Slow: twice the idle p99 of the writes.
-  SLOW_US=$(python3 -c "
-import sys
-t0 = $SWEEP_START
-xs = sorted(int(l.split(',')[1]) for l in open('$WORK/write.csv') if t0 - $IDLE_SECONDS * 1_000_000 <= int(l.split(',')[0]) < t0)
-print(2 * xs[round((len(xs) - 1) * .99)])")
-  python3 bench/stalls.py "$WORK/write.csv" "$WORK/sweep.log" "$WORK/server.log" "$SWEEP_START" "$SWEEP_END" "$SLOW_US"
+  python3 bench/stalls.py "$WORK/write.csv" "$WORK/sweep.log" "$WORK/server.log" "$SWEEP_START" "$SWEEP_END" "$(cat "$WORK/slow_us")"
   if [ -n "${TRACE_KEEP:-}" ]; then
     mkdir -p "$TRACE_KEEP" && cp "$WORK"/{write.csv,read.csv,sweep.log,server.log} "$TRACE_KEEP"/ && echo "kept in $TRACE_KEEP"
   fi

@@ -123,8 +123,13 @@ impl Pacer {
         let started = Instant::now();
         let rows = work(self.size as usize)?;
         let took = started.elapsed();
-        let contended = self.contended;
-        tracing::trace!(at_us = timeline::began_us(took), took_us = took.as_micros() as u64, rows, contended, "batch");
+        tracing::trace!(
+            at_us = timeline::began_us(took),
+            took_us = took.as_micros() as u64,
+            rows,
+            contended = self.contended,
+            "batch"
+        );
         self.batches += 1;
         self.longest = self.longest.max(took);
         self.since_checkpoint += rows;
