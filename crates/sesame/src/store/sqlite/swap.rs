@@ -5,7 +5,7 @@
 //! neighbouring rows sit on different index pages, and a batch short enough to let live writes
 //! through (about 125 rows in a millisecond) dirties about one index page per row. A million
 //! rows then write ~4.3 GB of WAL and another 3–4 GB of checkpoint copies: 23–26 s on a
-//! machine of this kind, bound by its disk (README, "`clearsessions` at scale").
+//! machine of this kind, bound by its disk (`docs/benchmark-history.md`, the sixth machine).
 //!
 //! When few rows are live, it is far cheaper to move those few into a fresh table and free the
 //! old one. In one transaction the table is renamed, a new `django_session` is made from the
