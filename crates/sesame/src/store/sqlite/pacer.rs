@@ -71,7 +71,7 @@ pub(super) struct Pacer {
     /// The WAL-index header as the last rest began, to tell whether anyone committed during it.
     rested_at: Option<Stamp>,
     /// Whether someone else committed during the last rest.
-    pub(super) contended: bool,
+    contended: bool,
     /// Whether to take the contended pace when someone else commits. Off for the in-place
     /// sweep, whose batches each write a WAL page per row: there it made a million rows take
     /// 48.8 s instead of 20.4 s under the open-loop benchmark, and writes waited no less
