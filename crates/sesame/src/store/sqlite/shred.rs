@@ -102,8 +102,8 @@ impl Batch {
     // forwards). When fewer are left there is no first key; the rest go, with the table, in
     // one batch. The first key is read by a statement of its own and bound into the `DELETE`:
     // given as a subquery on the same table, it made SQLite (3.46) delete in two passes,
-    // gathering the batch's keys into a temporary b-tree and then seeking each one again,
-    // which was about two thirds of the sweep's user CPU time.
+    // gathering the batch's keys (into a row set, or a temporary b-tree for a `WITHOUT ROWID`
+    // table) and then seeking each one again: about two thirds of the sweep's user CPU time.
     fn new(table: &str, key: &[String]) -> Self {
         let descending = key.iter().map(|c| format!("{c} DESC")).collect::<Vec<_>>().join(", ");
         let params = (1..=key.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
@@ -209,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_take_the_last_rows_and_the_rest_goes_with_the_table() {
+    fn a_batch_takes_the_last_rows_and_has_no_first_key_when_fewer_are_left() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE w (c0, c1, PRIMARY KEY (c0, c1)) WITHOUT ROWID;
