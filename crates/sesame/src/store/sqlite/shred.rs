@@ -94,6 +94,8 @@ struct Batch {
     first: String,
     /// Every row from a first key (bound as `?1`, `?2`, …) to the end.
     delete: String,
+    /// Columns in the key.
+    columns: usize,
 }
 
 impl Batch {
@@ -107,11 +109,26 @@ impl Batch {
     fn new(table: &str, key: &[String]) -> Self {
         let descending = key.iter().map(|c| format!("{c} DESC")).collect::<Vec<_>>().join(", ");
         let params = (1..=key.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let columns = key.len();
         let key = key.join(", ");
         Batch {
             first: format!("SELECT {key} FROM \"{table}\" ORDER BY {descending} LIMIT 1 OFFSET ?1"),
             delete: format!("DELETE FROM \"{table}\" WHERE ({key}) >= ({params})"),
+            columns,
         }
+    }
+
+    /// The first key of a batch of `size` rows, none when fewer are left. Both statements are
+    /// cached on the connection: a table takes hundreds of batches.
+    fn first_key(&self, conn: &Connection, size: usize) -> rusqlite::Result<Option<Vec<Value>>> {
+        conn.prepare_cached(&self.first)?
+            .query_row([size.saturating_sub(1)], |r| (0..self.columns).map(|i| r.get(i)).collect())
+            .optional()
+    }
+
+    /// Delete every row from `first` to the end.
+    fn delete_from(&self, conn: &Connection, first: Vec<Value>) -> rusqlite::Result<usize> {
+        conn.prepare_cached(&self.delete)?.execute(rusqlite::params_from_iter(first))
     }
 }
 
@@ -135,8 +152,7 @@ fn free(conn: &Connection, pacer: &mut Pacer, table: &str) -> rusqlite::Result<(
     } else {
         vec!["rowid".to_owned()]
     };
-    let Batch { first, delete } = Batch::new(table, &key);
-    let columns = key.len();
+    let batch = Batch::new(table, &key);
     let (started, batches) = (std::time::Instant::now(), pacer.batches);
     pacer.longest = std::time::Duration::ZERO;
     let (mut dropped, mut rows) = (false, 0);
@@ -153,11 +169,8 @@ fn free(conn: &Connection, pacer: &mut Pacer, table: &str) -> rusqlite::Result<(
                 dropped = true;
                 return Ok(0);
             }
-            let bound: Option<Vec<Value>> = tx
-                .query_row(&first, [size.saturating_sub(1)], |r| (0..columns).map(|i| r.get(i)).collect())
-                .optional()?;
-            let deleted = match bound {
-                Some(bound) => tx.execute(&delete, rusqlite::params_from_iter(bound))?,
+            let deleted = match batch.first_key(&tx, size)? {
+                Some(first) => batch.delete_from(&tx, first)?,
                 None => {
                     let deleted = tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
                     tx.execute_batch(&format!("DROP TABLE \"{table}\""))?;
@@ -227,12 +240,12 @@ mod tests {
                 .unwrap()
         };
         let all = left(&conn);
-        let bound: Vec<Value> = conn.query_row(&batch.first, [3], |r| (0..2).map(|i| r.get(i)).collect()).unwrap();
+        let bound = batch.first_key(&conn, 4).unwrap().unwrap();
         assert_eq!(bound, [Value::Text("k1".into()), Value::Integer(10)]);
-        assert_eq!(conn.execute(&batch.delete, rusqlite::params_from_iter(bound)).unwrap(), 4);
+        assert_eq!(batch.delete_from(&conn, bound).unwrap(), 4);
         assert_eq!(left(&conn), all[..6]);
         // Fewer rows than a batch: no first key.
-        let none = conn.query_row(&batch.first, [6], |r| r.get::<_, Value>(0)).optional().unwrap();
+        let none = batch.first_key(&conn, 7).unwrap();
         assert_eq!(none, None);
     }
 }
