@@ -124,8 +124,7 @@ impl Codec {
 
     /// Encode `data` as if signed at `unix_time` (tests and reproducible vectors).
     pub fn encode_at(&self, data: &Data, unix_time: i64) -> String {
-        // `Data` is a map of JSON values; wrapping it borrows nothing new.
-        let json = crate::pyjson::to_vec(&Value::Object(data.clone()));
+        let json = crate::pyjson::to_vec(data);
         let mut payload = String::with_capacity(json.len() * 4 / 3 + 64);
         match compress_if_smaller(&json) {
             Some(z) => {

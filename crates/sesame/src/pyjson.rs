@@ -14,11 +14,15 @@ use serde_json::Value;
 use std::io::{self, Write};
 
 /// Serialise `value` the way Python's `json.dumps(value, separators=(",", ":"))` does.
-pub fn to_vec(value: &Value) -> Vec<u8> {
+///
+/// Generic so that a session's map is written as it is, without first being cloned into a
+/// [`Value::Object`] (a copy of every key and value on every save).
+pub fn to_vec<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    // Writing a `Value` into a Vec cannot fail: there is no I/O and every key is a string.
-    serde::Serialize::serialize(value, &mut ser).expect("serialising a JSON value into memory");
+    // Writing a JSON value or map into a Vec cannot fail: there is no I/O and every key is a
+    // string.
+    value.serialize(&mut ser).expect("serialising a JSON value into memory");
     out
 }
 
