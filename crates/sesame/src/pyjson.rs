@@ -17,6 +17,13 @@ use std::io::{self, Write};
 ///
 /// Generic so that a session's map is written as it is, without first being cloned into a
 /// [`Value::Object`] (a copy of every key and value on every save).
+///
+/// Meant for a [`Value`] or a session's map (`Data`), which hold only string keys and finite
+/// numbers. Any other `Serialize` type follows serde_json where the two differ: a float NaN or
+/// infinity is written `null` (Python writes `NaN`).
+///
+/// # Panics
+/// If `value` holds a map whose keys are not strings (a `Value` or `Data` never does).
 pub fn to_vec<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
