@@ -24,10 +24,10 @@
 //! 2.04–2.58× in 3.6–4.3 s / 2.02–3.09× in 2.8–3.9 s; 0.25 ms resting 3× (open only)
 //! 2.06–2.57× in 3.4–3.6 s; resting 4× 1.65–1.69× in 6.1–7.8 s / 1.92–3.03× in 3.9–4.3 s;
 //! resting 5× 1.64–1.78× in 7.5–8.7 s / 1.85–2.24× in 5.3–6.5 s; the kept pace (5× while
-//! ahead of the floor, else 3×) 1.68–1.71× in 6.6–7.3 s / 2.70–3.32× in 5.2–5.7 s. The longer
-//! rests met 2× in the closed loop in every run and the old pace in none; in the open loop the
-//! ratio moved with the idle window more than with the pace (writes took 1.7–1.9 ms at p99
-//! during the kept pace's sweeps, against idle windows of 0.58–0.64 ms). Resting 5× always
+//! ahead of the floor, else 3×, five and six runs) 1.65–1.71× in 6.6–7.3 s / 1.63–3.32× in
+//! 5.2–6.1 s. The longer rests met 2× in the closed loop in every run and the old pace in none;
+//! in the open loop the ratio moved with the idle window as much as with the pace (writes took
+//! 1.55–2.26 ms at p99 during the kept pace's sweeps, against idle windows of 0.58–0.96 ms). Resting 5× always
 //! doubles the sweep's time under load, so the long rest is taken only while the floor allows.
 //! Between batches, too, the WAL is checkpointed by its length, so that it stays short.
 
