@@ -19,16 +19,10 @@
 //! their time (the old pace) 2.8–3.7 ms, 2.9–3.1 s; resting 3× 1.9–2.0 ms, 6.5–6.9 s; 4×
 //! 1.7–2.1 ms, 8.6–9.4 s; 0.25 ms batches resting 3× 1.6–1.8 ms, 9.1–9.5 s; 0.5 ms batches
 //! resting 3× 1.3–1.6 ms, 7.9–8.2 s (kept then). Once batches became cheaper (one pass each,
-//! `shred.rs`), on the fourteenth machine, write p99 during the sweep against idle and sweep
-//! time, closed loop / open loop, three runs each unless said: 0.5 ms resting 3× (five runs)
-//! 2.04–2.58× in 3.6–4.3 s / 2.02–3.09× in 2.8–3.9 s; 0.25 ms resting 3× (open only)
-//! 2.06–2.57× in 3.4–3.6 s; resting 4× 1.65–1.69× in 6.1–7.8 s / 1.92–3.03× in 3.9–4.3 s;
-//! resting 5× 1.64–1.78× in 7.5–8.7 s / 1.85–2.24× in 5.3–6.5 s; the kept pace (5× while
-//! ahead of the floor, else 3×, five and six runs) 1.65–1.71× in 6.6–7.3 s / 1.63–3.32× in
-//! 5.2–6.1 s. The longer rests met 2× in the closed loop in every run and the old pace in none;
-//! in the open loop the ratio moved with the idle window as much as with the pace (writes took
-//! 1.55–2.26 ms at p99 during the kept pace's sweeps, against idle windows of 0.58–0.96 ms). Resting 5× always
-//! doubles the sweep's time under load, so the long rest is taken only while the floor allows.
+//! `shred.rs`), the paces were measured again (`docs/benchmark-history.md`, "The sweep's pace
+//! (18cd668)"): resting 5× a batch of 0.25 ms kept the closed loop's write p99 under 2× idle
+//! in every run where 0.5 ms resting 3× never did, at twice the sweep's time under load;
+//! hence the long rest only while the floor allows it.
 //! Between batches, too, the WAL is checkpointed by its length, so that it stays short.
 
 use rusqlite::Connection;
