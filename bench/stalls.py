@@ -11,7 +11,9 @@ Usage: stalls.py WRITE_CSV SWEEP_LOG SERVER_LOG T0_US T1_US SLOW_US
 """
 import re
 import sys
+from bisect import bisect_left
 from collections import Counter
+from statistics import median
 
 # `target: message field=value ...`, as tracing-subscriber's fmt layer prints it.
 EVENT = re.compile(r"\S+: (batch|checkpoint|locked checkpoint|commit) (\w+=.*)$")
@@ -41,6 +43,25 @@ def overlapping(evs, start, end):
     return [e for e in evs if e[2] < end and e[3] > start]
 
 
+class Timeline:
+    """Events sorted by start, for many overlap queries (thousands of fast writes)."""
+
+    def __init__(self, evs):
+        self.evs = sorted(evs, key=lambda e: e[2])
+        self.starts = [e[2] for e in self.evs]
+        self.longest = max((e[3] - e[2] for e in self.evs), default=0)
+
+    def overlapping(self, start, end):
+        i = bisect_left(self.starts, start - self.longest)
+        out = []
+        for e in self.evs[i:]:
+            if e[2] >= end:
+                break
+            if e[3] > start:
+                out.append(e)
+        return out
+
+
 def main():
     write_csv, sweep_log, server_log = sys.argv[1:4]
     t0, t1, slow = (int(x) for x in sys.argv[4:7])
@@ -66,6 +87,7 @@ def main():
     # Each slow write: the longest thing under way while it waited, by kind.
     slow_ones = [(at, lat) for at, lat in during if lat >= slow]
     blame = Counter()
+    unblamed = []
     for at, lat in slow_ones:
         over = overlapping(sweep + server, at, at + lat)
         long_batch = [e for e in over if e[1] == "batch" and e[3] - e[2] >= 2_000]
@@ -80,10 +102,39 @@ def main():
         elif any(e[1] in ("checkpoint", "locked checkpoint") for e in over):
             blame["a checkpoint, nothing longer"] += 1
         else:
-            blame["none of these (CPU, network, the server's own queue)"] += 1
+            blame["none of these (no batch, lock wait or commit of >= 2 ms, no checkpoint)"] += 1
+            unblamed.append((at, lat, over))
     print(f"writes during the sweep: {len(during)}; slower than {slow / 1000:.1f} ms: {len(slow_ones)}")
     for reason, n in blame.most_common():
         print(f"  {n:5}  {reason}")
+
+    # "None of these" is not "nothing of the sweep's": a slow write can meet several short
+    # batches in a row. Compare how much of each write's time a sweep batch held the lock, and
+    # how often a server commit waited for it, with the sweep overall and with fast writes.
+    def batch_share(at, lat, over):
+        held = sum(min(e[3], at + lat) - max(e[2], at) for e in over if e[1] == "batch")
+        return held / lat
+
+    def waited_200(over):
+        return any(e[1] == "commit" and e[4]["wait_us"] >= 200 for e in over)
+
+    fast = [(at, lat) for at, lat in during if lat < 500]
+    timeline = Timeline(batches + commits)
+    fast_over = [(at, lat, timeline.overlapping(at, at + lat)) for at, lat in fast]
+    held = sum(e[3] - e[2] for e in batches) / max(1, t1 - t0)
+    print(f"the sweep's batches held the lock {held:.0%} of the sweep's time")
+    if unblamed:
+        met_batch = sum(1 for *_, o in unblamed if any(e[1] == "batch" for e in o))
+        share = median(batch_share(*w) for w in unblamed)
+        waited = sum(1 for *_, o in unblamed if waited_200(o))
+        print(f"  of the {len(unblamed)} \"none of these\": {met_batch} overlapped a shorter batch, which"
+              f" held the lock a median {share:.0%} of each one's time; {waited} overlapped a"
+              " server commit that waited >= 0.2 ms")
+    if fast_over:
+        share = median(batch_share(*w) for w in fast_over)
+        waited = sum(1 for *_, o in fast_over if waited_200(o))
+        print(f"  of the {len(fast)} writes under 0.5 ms: a median {share:.0%} of each one's time"
+              f" under a batch; {waited} overlapped a server commit that waited >= 0.2 ms")
 
     # The worst moments: runs of slow writes, and what overlapped them.
     windows = []
