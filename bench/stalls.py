@@ -103,38 +103,45 @@ def main():
             blame["a checkpoint, nothing longer"] += 1
         else:
             blame["none of these (no batch, lock wait or commit of >= 2 ms, no checkpoint)"] += 1
-            unblamed.append((at, lat, over))
+            unblamed.append((at, lat))
     print(f"writes during the sweep: {len(during)}; slower than {slow / 1000:.1f} ms: {len(slow_ones)}")
     for reason, n in blame.most_common():
         print(f"  {n:5}  {reason}")
 
-    # "None of these" is not "nothing of the sweep's": a slow write can meet several short
-    # batches in a row. Compare how much of each write's time a sweep batch held the lock, and
-    # how often a server commit waited for it, with the sweep overall and with fast writes.
-    def batch_share(at, lat, over):
-        held = sum(min(e[3], at + lat) - max(e[2], at) for e in over if e[1] == "batch")
-        return held / lat
-
-    def waited_200(over):
-        return any(e[1] == "commit" and e[4]["wait_us"] >= 200 for e in over)
-
-    fast = [(at, lat) for at, lat in during if lat < 500]
+    # "None of these" is not "nothing of the sweep's": a slow write can meet shorter batches.
+    # Whether it met more of the sweep than chance would have it shows against windows of the
+    # same lengths elsewhere in the sweep: each slow write's window moved by k * 10.007 ms
+    # (k = -25..25, not 0; a period no batch rhythm shares), kept where it stays in the sweep.
     timeline = Timeline(batches + commits)
-    fast_over = [(at, lat, timeline.overlapping(at, at + lat)) for at, lat in fast]
+
+    def met(at, lat):
+        over = timeline.overlapping(at, at + lat)
+        held = [min(e[3], at + lat) - max(e[2], at) for e in over if e[1] == "batch"]
+        longest = max((e[3] - e[2] for e in over if e[1] == "batch"), default=0)
+        waited = any(e[1] == "commit" and e[4]["wait_us"] >= 200 for e in over)
+        return len(held), sum(held) / max(1, lat), longest, waited
+
+    def describe(windows):
+        seen = [met(at, lat) for at, lat in windows]
+        if not seen:
+            return "none"
+        return (f"{sum(1 for n, *_ in seen if n) / len(seen):.0%} met a batch,"
+                f" {median(n for n, *_ in seen):.0f} batches at the median, the longest one met"
+                f" {median(m for *_, m, _ in seen) / 1000:.2f} ms at the median,"
+                f" a batch held the lock a median {median(s for _, s, *_ in seen):.0%} of the time;"
+                f" {sum(1 for *_, w in seen if w) / len(seen):.0%} met a server commit that"
+                " waited >= 0.2 ms")
+
     held = sum(e[3] - e[2] for e in batches) / max(1, t1 - t0)
-    print(f"the sweep's batches held the lock {held:.0%} of the sweep's time")
+    print(f"the sweep's batches held the lock {held:.0%} of the sweep's time;"
+          f" its batches took {median(e[3] - e[2] for e in batches) / 1000:.2f} ms at the median")
     if unblamed:
-        met_batch = sum(1 for *_, o in unblamed if any(e[1] == "batch" for e in o))
-        share = median(batch_share(*w) for w in unblamed)
-        waited = sum(1 for *_, o in unblamed if waited_200(o))
-        print(f"  of the {len(unblamed)} \"none of these\": {met_batch} overlapped a shorter batch, which"
-              f" held the lock a median {share:.0%} of each one's time; {waited} overlapped a"
-              " server commit that waited >= 0.2 ms")
-    if fast_over:
-        share = median(batch_share(*w) for w in fast_over)
-        waited = sum(1 for *_, o in fast_over if waited_200(o))
-        print(f"  of the {len(fast)} writes under 0.5 ms: a median {share:.0%} of each one's time"
-              f" under a batch; {waited} overlapped a server commit that waited >= 0.2 ms")
+        shifted = [(at + k * 10_007, lat) for at, lat in unblamed for k in range(-25, 26)
+                   if k and t0 <= at + k * 10_007 and at + k * 10_007 + lat <= t1]
+        print(f"  the {len(unblamed)} \"none of these\": "
+              + describe(unblamed))
+        print(f"  {len(shifted)} windows of the same lengths elsewhere in the sweep: "
+              + describe(shifted))
 
     # The worst moments: runs of slow writes, and what overlapped them.
     windows = []
