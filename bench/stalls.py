@@ -39,12 +39,13 @@ def events(path, source):
     return out
 
 
-def overlapping(evs, start, end):
-    return [e for e in evs if e[2] < end and e[3] > start]
+# Windows of the same length as a slow write are moved by multiples of this (µs): a period
+# that no batch rhythm shares.
+SHIFT_US = 10_007
 
 
 class Timeline:
-    """Events sorted by start, for many overlap queries (thousands of fast writes)."""
+    """Events sorted by start, for many overlap queries (thousands of moved windows)."""
 
     def __init__(self, evs):
         self.evs = sorted(evs, key=lambda e: e[2])
@@ -52,6 +53,7 @@ class Timeline:
         self.longest = max((e[3] - e[2] for e in self.evs), default=0)
 
     def overlapping(self, start, end):
+        """The events under way at some time in [start, end), in order of start."""
         i = bisect_left(self.starts, start - self.longest)
         out = []
         for e in self.evs[i:]:
@@ -70,6 +72,7 @@ def main():
     sweep, server = events(sweep_log, "sweep"), events(server_log, "server")
     batches = [e for e in sweep if e[1] == "batch"]
     commits = [e for e in server if e[1] == "commit"]
+    timeline = Timeline(sweep + server)
 
     def hist(xs, name):
         bounds = [1_000, 2_000, 5_000, 10_000, 20_000]
@@ -89,7 +92,7 @@ def main():
     blame = Counter()
     unblamed = []
     for at, lat in slow_ones:
-        over = overlapping(sweep + server, at, at + lat)
+        over = timeline.overlapping(at, at + lat)
         long_batch = [e for e in over if e[1] == "batch" and e[3] - e[2] >= 2_000]
         waited = [e for e in over if e[1] == "commit" and e[4]["wait_us"] >= 2_000]
         slow_commit = [e for e in over if e[1] == "commit" and e[3] - e[2] - e[4]["wait_us"] >= 2_000]
@@ -110,10 +113,8 @@ def main():
 
     # "None of these" is not "nothing of the sweep's": a slow write can meet shorter batches.
     # Whether it met more of the sweep than chance would have it shows against windows of the
-    # same lengths elsewhere in the sweep: each slow write's window moved by k * 10.007 ms
-    # (k = -25..25, not 0; a period no batch rhythm shares), kept where it stays in the sweep.
-    timeline = Timeline(batches + commits)
-
+    # same lengths elsewhere in the sweep: each slow write's window moved by k * SHIFT_US
+    # (k = -25..25, not 0), kept where it stays in the sweep.
     def met(at, lat):
         over = timeline.overlapping(at, at + lat)
         held = [min(e[3], at + lat) - max(e[2], at) for e in over if e[1] == "batch"]
@@ -132,12 +133,12 @@ def main():
                 f" {sum(1 for *_, w in seen if w) / len(seen):.0%} met a server commit that"
                 " waited >= 0.2 ms")
 
-    held = sum(e[3] - e[2] for e in batches) / max(1, t1 - t0)
-    print(f"the sweep's batches held the lock {held:.0%} of the sweep's time;"
+    lock_share = sum(e[3] - e[2] for e in batches) / max(1, t1 - t0)
+    print(f"the sweep's batches held the lock {lock_share:.0%} of the sweep's time;"
           f" its batches took {median(e[3] - e[2] for e in batches) / 1000:.2f} ms at the median")
     if unblamed:
-        shifted = [(at + k * 10_007, lat) for at, lat in unblamed for k in range(-25, 26)
-                   if k and t0 <= at + k * 10_007 and at + k * 10_007 + lat <= t1]
+        moved = ((at + k * SHIFT_US, lat) for at, lat in unblamed for k in range(-25, 26) if k)
+        shifted = [(at, lat) for at, lat in moved if t0 <= at and at + lat <= t1]
         print(f"  the {len(unblamed)} \"none of these\": "
               + describe(unblamed))
         print(f"  {len(shifted)} windows of the same lengths elsewhere in the sweep: "
@@ -154,8 +155,8 @@ def main():
     windows.sort(key=lambda w: w[1] - w[0], reverse=True)
     print("longest stalls (from the first slow write's send to the last one's answer):")
     for start, end, n in windows[:8]:
-        over = overlapping(sweep + server, start, end)
-        kinds = Counter(e[0] + " " + e[1] for e in over)
+        over = timeline.overlapping(start, end)
+        kinds = Counter(e[0] + " " + e[1] for e in sorted(over, key=lambda e: e[0] != "sweep"))
         longest = sorted(over, key=lambda e: e[3] - e[2], reverse=True)[:3]
         desc = "; ".join(f"{e[0]} {e[1]} {(e[3] - e[2]) / 1000:.1f} ms" for e in longest)
         print(f"  +{(start - t0) / 1e6:6.3f} s  {(end - start) / 1000:6.1f} ms  {n:4} writes | "
