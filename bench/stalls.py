@@ -12,7 +12,7 @@ Usage: stalls.py WRITE_CSV SWEEP_LOG SERVER_LOG T0_US T1_US SLOW_US
 import re
 import sys
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, namedtuple
 from statistics import median
 
 # `target: message field=value ...`, as tracing-subscriber's fmt layer prints it.
@@ -115,22 +115,25 @@ def main():
     # Whether it met more of the sweep than chance would have it shows against windows of the
     # same lengths elsewhere in the sweep: each slow write's window moved by k * SHIFT_US
     # (k = -25..25, not 0), kept where it stays in the sweep.
+    Met = namedtuple("Met", "batches share longest waited")
+
     def met(at, lat):
         over = timeline.overlapping(at, at + lat)
-        held = [min(e[3], at + lat) - max(e[2], at) for e in over if e[1] == "batch"]
-        longest = max((e[3] - e[2] for e in over if e[1] == "batch"), default=0)
-        waited = any(e[1] == "commit" and e[4]["wait_us"] >= 200 for e in over)
-        return len(held), sum(held) / max(1, lat), longest, waited
+        met_batches = [e for e in over if e[1] == "batch"]
+        held = sum(min(e[3], at + lat) - max(e[2], at) for e in met_batches)
+        return Met(len(met_batches), held / max(1, lat),
+                   max((e[3] - e[2] for e in met_batches), default=0),
+                   any(e[1] == "commit" and e[4]["wait_us"] >= 200 for e in over))
 
     def describe(windows):
         seen = [met(at, lat) for at, lat in windows]
         if not seen:
             return "none"
-        return (f"{sum(1 for n, *_ in seen if n) / len(seen):.0%} met a batch,"
-                f" {median(n for n, *_ in seen):.0f} batches at the median, the longest one met"
-                f" {median(m for *_, m, _ in seen) / 1000:.2f} ms at the median,"
-                f" a batch held the lock a median {median(s for _, s, *_ in seen):.0%} of the time;"
-                f" {sum(1 for *_, w in seen if w) / len(seen):.0%} met a server commit that"
+        return (f"{sum(1 for m in seen if m.batches) / len(seen):.0%} met a batch,"
+                f" {median(m.batches for m in seen):.0f} batches at the median, the longest one met"
+                f" {median(m.longest for m in seen) / 1000:.2f} ms at the median,"
+                f" a batch held the lock a median {median(m.share for m in seen):.0%} of the time;"
+                f" {sum(1 for m in seen if m.waited) / len(seen):.0%} met a server commit that"
                 " waited >= 0.2 ms")
 
     lock_share = sum(e[3] - e[2] for e in batches) / max(1, t1 - t0)
@@ -156,6 +159,7 @@ def main():
     print("longest stalls (from the first slow write's send to the last one's answer):")
     for start, end, n in windows[:8]:
         over = timeline.overlapping(start, end)
+        # The sweep's kinds first, as they were listed before the timeline sorted by start.
         kinds = Counter(e[0] + " " + e[1] for e in sorted(over, key=lambda e: e[0] != "sweep"))
         longest = sorted(over, key=lambda e: e[3] - e[2], reverse=True)[:3]
         desc = "; ".join(f"{e[0]} {e[1]} {(e[3] - e[2]) / 1000:.1f} ms" for e in longest)
